@@ -1,0 +1,16 @@
+"""Adapter: test-set metrics of one fine-tuned model from its predictions."""
+
+from chemlm.evaluate import write_metrics
+from chemlm.logs import step_log
+from chemlm.tasks import TaskSpec
+
+with step_log(snakemake.log[0]):
+    write_metrics(
+        predictions_csv=snakemake.input[0],
+        out_json=snakemake.output[0],
+        task=TaskSpec.from_config(snakemake.wildcards.task, snakemake.params.task),
+        checkpoint=snakemake.wildcards.checkpoint,
+        split=snakemake.wildcards.split,
+        seed=int(snakemake.wildcards.seed),
+        bootstrap_samples=snakemake.params.bootstrap_samples,
+    )

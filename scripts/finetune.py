@@ -1,0 +1,25 @@
+"""Adapter: fine-tune one checkpoint on one task, split and seed."""
+
+import torch
+
+from chemlm.config import CheckpointSpec, FinetuneParams
+from chemlm.logs import step_log
+from chemlm.models.training import finetune
+from chemlm.tasks import TaskSpec
+
+with step_log(snakemake.log[0]):
+    torch.set_num_threads(snakemake.threads)
+    hyperparameters = dict(snakemake.params.hyperparameters)
+    hyperparameters["betas"] = tuple(hyperparameters["betas"])
+    finetune(
+        molecules_csv=snakemake.input.molecules,
+        split_csv=snakemake.input.split,
+        task=TaskSpec.from_config(snakemake.wildcards.task, snakemake.params.task),
+        checkpoint=CheckpointSpec.from_config(snakemake.wildcards.checkpoint, snakemake.params.checkpoint),
+        params=FinetuneParams(**hyperparameters),
+        seed=int(snakemake.wildcards.seed),
+        model_dir=snakemake.output.model,
+        history_csv=snakemake.output.history,
+        predictions_csv=snakemake.output.predictions,
+        run_json=snakemake.output.run,
+    )

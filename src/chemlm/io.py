@@ -1,0 +1,77 @@
+"""File helpers shared by all stages: reading user tables and writing outputs atomically."""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+class InputError(ValueError):
+    """Bad user input; the message is one line naming the file, row or key."""
+
+
+def is_gzip(path: str | os.PathLike) -> bool:
+    with open(path, "rb") as handle:
+        return handle.read(2) == GZIP_MAGIC
+
+
+def read_csv(path: str | os.PathLike, **kwargs: Any) -> pd.DataFrame:
+    """Read a plain or gzipped CSV (detected by content, not name), tolerating a BOM and CRLF."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: file not found")
+    if path.stat().st_size == 0:
+        raise InputError(f"{path}: file is empty")
+    compression = "gzip" if is_gzip(path) else None
+    try:
+        table = pd.read_csv(path, compression=compression, encoding="utf-8-sig", **kwargs)
+    except pd.errors.EmptyDataError:
+        raise InputError(f"{path}: file is empty") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, gzip.BadGzipFile, EOFError) as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise InputError(f"{path}: not a readable CSV ({first_line})") from None
+    table.columns = [str(column).strip() for column in table.columns]
+    return table
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary sibling of `path`; move it onto `path` only if the block succeeds.
+
+    Works for files and directories, so a killed or failing step never leaves a half-written output.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent)) / path.name
+    try:
+        yield temporary
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        os.replace(temporary, path)
+    finally:
+        shutil.rmtree(temporary.parent, ignore_errors=True)
+
+
+def write_csv(table: pd.DataFrame, path: str | os.PathLike) -> None:
+    with atomic_path(path) as temporary:
+        table.to_csv(temporary, index=False)
+
+
+def write_json(data: Any, path: str | os.PathLike) -> None:
+    with atomic_path(path) as temporary:
+        temporary.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    return json.loads(Path(path).read_text())

@@ -1,0 +1,139 @@
+"""Loading a checkpoint for fine-tuning: a Hub id, a local folder, or `scratch`. Never random weights silently."""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from transformers import (
+    AutoConfig,
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+)
+
+from chemlm.config import CheckpointSpec
+from chemlm.io import InputError
+
+logger = logging.getLogger(__name__)
+
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+HUB_UNREACHABLE_HINTS = ("couldn't connect", "offline mode", "connection", "name or service not known")
+
+
+class CheckpointError(InputError):
+    """A checkpoint that cannot be loaded; the message names it."""
+
+
+@dataclass(frozen=True)
+class HeadSpec:
+    """The classification or regression head a task needs."""
+
+    num_labels: int
+    problem_type: str  # single_label_classification | multi_label_classification | regression
+    id2label: dict[int, str]
+
+
+def describe(spec: CheckpointSpec) -> str:
+    return f"checkpoint '{spec.name}' ({spec.source})"
+
+
+def _load_error(spec: CheckpointSpec, error: Exception) -> CheckpointError:
+    text = str(error).strip()
+    first_line = text.splitlines()[0] if text else type(error).__name__
+    if not Path(spec.source).exists() and any(hint in text.lower() for hint in HUB_UNREACHABLE_HINTS):
+        return CheckpointError(
+            f"{describe(spec)}: the Hugging Face Hub is unreachable and the model is not in the local cache; "
+            f"download it where the Hub is reachable (`hf download {spec.source} --local-dir DIR`) and set "
+            f"checkpoints.{spec.name}.source to DIR"
+        )
+    return CheckpointError(f"{describe(spec)}: cannot be loaded: {first_line}")
+
+
+def _check_source(spec: CheckpointSpec) -> None:
+    source = Path(spec.source)
+    if source.exists():
+        if not source.is_dir():
+            raise CheckpointError(f"{describe(spec)}: is a file; a checkpoint is a model folder or a Hub id")
+        return
+    if not HUB_ID.match(spec.source):
+        raise CheckpointError(f"{describe(spec)}: no such folder, and not a Hub id of the form org/name")
+
+
+def load_tokenizer(spec: CheckpointSpec) -> PreTrainedTokenizerBase:
+    source = spec.architecture if spec.is_scratch else spec.source
+    if not spec.is_scratch:
+        _check_source(spec)
+    try:
+        return AutoTokenizer.from_pretrained(
+            source, revision=spec.revision, trust_remote_code=spec.trust_remote_code
+        )
+    except (OSError, ValueError) as error:
+        raise _load_error(spec, error) from None
+
+
+def _scratch_model(spec: CheckpointSpec, head: HeadSpec) -> PreTrainedModel:
+    architecture = Path(spec.architecture)
+    if not (architecture / "config.json").is_file():
+        raise CheckpointError(f"{describe(spec)}: architecture folder '{architecture}' has no config.json")
+    config = AutoConfig.from_pretrained(architecture)
+    config.update(dict(spec.architecture_overrides or {}))
+    config.update({"num_labels": head.num_labels, "problem_type": head.problem_type})
+    config.id2label = dict(head.id2label)
+    config.label2id = {label: index for index, label in head.id2label.items()}
+    logger.info("%s: random initialisation from %s (no pre-training)", describe(spec), architecture)
+    return AutoModelForSequenceClassification.from_config(config)
+
+
+def _pretrained_model(spec: CheckpointSpec, head: HeadSpec) -> PreTrainedModel:
+    _check_source(spec)
+    try:
+        model, info = AutoModelForSequenceClassification.from_pretrained(
+            spec.source,
+            revision=spec.revision,
+            trust_remote_code=spec.trust_remote_code,
+            num_labels=head.num_labels,
+            problem_type=head.problem_type,
+            id2label=dict(head.id2label),
+            label2id={label: index for index, label in head.id2label.items()},
+            output_loading_info=True,
+        )
+    except (OSError, ValueError) as error:
+        raise _load_error(spec, error) from None
+    # Only the new task head may be initialised here; a missing encoder weight means the checkpoint
+    # does not hold the model it claims to, and fine-tuning it would silently start from random weights.
+    encoder_prefix = f"{model.base_model_prefix}."
+    missing_encoder = sorted(key for key in info["missing_keys"] if key.startswith(encoder_prefix))
+    mismatched_encoder = sorted(
+        str(key[0] if isinstance(key, tuple) else key)
+        for key in info["mismatched_keys"]
+        if str(key[0] if isinstance(key, tuple) else key).startswith(encoder_prefix)
+    )
+    if missing_encoder or mismatched_encoder:
+        bad = missing_encoder or mismatched_encoder
+        raise CheckpointError(
+            f"{describe(spec)}: {len(bad)} encoder weights are missing or have the wrong shape "
+            f"(first: {bad[0]}); refusing to fine-tune randomly initialised weights"
+        )
+    logger.info(
+        "%s: loaded pre-trained weights; new head parameters: %s",
+        describe(spec),
+        ", ".join(sorted(info["missing_keys"])) or "none",
+    )
+    return model
+
+
+def load_for_finetuning(
+    spec: CheckpointSpec, head: HeadSpec, seed: int
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """The model with a fresh `head` on the checkpoint's encoder, and its tokenizer."""
+    tokenizer = load_tokenizer(spec)
+    torch.manual_seed(seed)  # the new head's (and a scratch model's) initialisation follows the seed
+    model = _scratch_model(spec, head) if spec.is_scratch else _pretrained_model(spec, head)
+    if tokenizer.pad_token_id is None:
+        raise CheckpointError(f"{describe(spec)}: its tokenizer has no padding token")
+    return model, tokenizer

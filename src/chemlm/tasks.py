@@ -1,0 +1,66 @@
+"""What a prediction task is: its type and its label columns. Shared by every stage."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+
+class TaskType(str, Enum):
+    BINARY = "binary"
+    MULTICLASS = "multiclass"
+    MULTILABEL = "multilabel"
+    REGRESSION = "regression"
+
+    @property
+    def is_classification(self) -> bool:
+        return self is not TaskType.REGRESSION
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """One task of the config: where its table is and how to read it.
+
+    `source` is a URL or a path (plain or gzipped CSV). Binary and multi-class tasks have exactly one
+    label column; multi-label and regression tasks may have several, and multi-label ones may have
+    missing values, which are masked in the loss and in the metrics.
+    """
+
+    name: str
+    source: str
+    smiles_column: str
+    label_columns: tuple[str, ...]
+    type: TaskType
+    id_column: str | None = None
+    sha256: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.label_columns:
+            raise ValueError(f"task '{self.name}': label_columns is empty")
+        if self.type in (TaskType.BINARY, TaskType.MULTICLASS) and len(self.label_columns) != 1:
+            raise ValueError(
+                f"task '{self.name}': a {self.type.value} task takes exactly one label column, "
+                f"got {len(self.label_columns)}"
+            )
+
+    @classmethod
+    def from_config(cls, name: str, entry: dict) -> TaskSpec:
+        return cls(
+            name=name,
+            source=str(entry["source"]),
+            smiles_column=entry["smiles_column"],
+            label_columns=tuple(entry["label_columns"]),
+            type=TaskType(entry["type"]),
+            id_column=entry.get("id_column"),
+            sha256=entry.get("sha256"),
+        )
+
+
+def label_header(label: str) -> str:
+    """Column holding a true label in prediction files."""
+    return f"y:{label}"
+
+
+def prediction_header(name: str) -> str:
+    """Column holding a prediction in prediction files: a probability (classification) or a value."""
+    return f"p:{name}"
