@@ -137,7 +137,8 @@ def test_truncation_is_counted(tmp_path):
     ids, truncated = tokenize(tokenizer, ["C" * 10, "C" * 100], max_length=32)
     assert truncated == 1
     assert [len(sequence) for sequence in ids] == [12, 32]
-    assert ids[1][-1] == tokenizer.eos_token_id
+    full = tokenizer("C" * 100)["input_ids"]
+    assert ids[1][-1] == full[-1] and ids[1][:31] == full[:31]  # the end token is kept
 
 
 def test_length_bucketed_batches_cover_every_molecule_once():

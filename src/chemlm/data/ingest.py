@@ -75,13 +75,13 @@ def _check_binary(labels: pd.Series, column: str, path: Path) -> None:
     not_binary = ~present.isin([0.0, 1.0])
     if not_binary.any():
         row = int(present.index[np.flatnonzero(not_binary.to_numpy())[0]])
-        raise InputError(f"{path}, line {row + 2}: label column '{column}' has {present[row]!r}; expected 0 or 1")
+        raise InputError(f"{path}, line {row + 2}: label column '{column}' has {present[row]:g}; expected 0 or 1")
 
 
 def _check_two_classes(labels: pd.Series, column: str, path: Path) -> None:
     classes = labels.dropna().unique()
     if len(classes) < 2:
-        found = ", ".join(map(str, classes)) or "none"
+        found = ", ".join(f"{value:g}" if isinstance(value, float) else str(value) for value in classes) or "none"
         raise InputError(f"{path}: label column '{column}' has only one class ({found}); a classifier needs two")
 
 

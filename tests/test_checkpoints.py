@@ -1,0 +1,98 @@
+"""Loading checkpoints: local folders, scratch, and clear errors instead of random weights."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+from transformers import AutoConfig, AutoModelForMaskedLM, AutoTokenizer
+
+from chemlm.config import CheckpointSpec
+from chemlm.models.checkpoints import CheckpointError, HeadSpec, load_for_finetuning
+from helpers import ARCHITECTURE, REPO, TINY_ARCHITECTURE, tiny_scratch_entry
+
+HEAD = HeadSpec(2, "single_label_classification", {0: "inactive", 1: "active"})
+
+
+@pytest.fixture
+def pretrained_folder(tmp_path):
+    """A local 'pre-trained' masked-LM folder as save_pretrained writes it (tiny, random but saved)."""
+    config = AutoConfig.from_pretrained(ARCHITECTURE)
+    config.update(TINY_ARCHITECTURE)
+    torch.manual_seed(7)
+    model = AutoModelForMaskedLM.from_config(config)
+    folder = tmp_path / "pretrained"
+    model.save_pretrained(folder)
+    AutoTokenizer.from_pretrained(ARCHITECTURE).save_pretrained(folder)
+    return folder
+
+
+def test_local_folder_loads_its_encoder_weights(pretrained_folder):
+    spec = CheckpointSpec("local", str(pretrained_folder))
+    model, tokenizer = load_for_finetuning(spec, HEAD, seed=0)
+    saved = load_file(pretrained_folder / "model.safetensors")
+    for name, tensor in model.roberta.state_dict().items():
+        key = f"roberta.{name}"
+        if key in saved:
+            torch.testing.assert_close(tensor, saved[key])
+    assert model.config.num_labels == 2 and model.config.id2label == {0: "inactive", 1: "active"}
+    assert tokenizer.get_vocab() == AutoTokenizer.from_pretrained(ARCHITECTURE).get_vocab()
+
+
+def test_scratch_uses_architecture_and_seed():
+    spec = CheckpointSpec.from_config("scratch", tiny_scratch_entry())
+    first, _ = load_for_finetuning(spec, HEAD, seed=1)
+    again, _ = load_for_finetuning(spec, HEAD, seed=1)
+    other, _ = load_for_finetuning(spec, HEAD, seed=2)
+    assert first.config.hidden_size == 32 and first.config.vocab_size == 600
+    weight = "roberta.encoder.layer.0.attention.self.query.weight"
+    torch.testing.assert_close(first.state_dict()[weight], again.state_dict()[weight])
+    assert not torch.equal(first.state_dict()[weight], other.state_dict()[weight])
+
+
+def test_folder_without_weights_is_an_error_naming_it(tmp_path):
+    folder = tmp_path / "no-weights"
+    shutil.copytree(ARCHITECTURE, folder)
+    with pytest.raises(CheckpointError, match=r"checkpoint 'MLM' \(.*no-weights\): cannot be loaded: .*model.safetensors"):
+        load_for_finetuning(CheckpointSpec("MLM", str(folder)), HEAD, seed=0)
+
+
+def test_missing_encoder_weights_refused(pretrained_folder):
+    weights = load_file(pretrained_folder / "model.safetensors")
+    del weights["roberta.encoder.layer.1.output.dense.weight"]
+    save_file(weights, pretrained_folder / "model.safetensors", metadata={"format": "pt"})
+    with pytest.raises(CheckpointError, match="refusing to fine-tune randomly initialised weights"):
+        load_for_finetuning(CheckpointSpec("broken", str(pretrained_folder)), HEAD, seed=0)
+
+
+@pytest.mark.parametrize("source", ["does/not/exist/here", "./nowhere"])
+def test_path_that_does_not_exist(source):
+    with pytest.raises(CheckpointError, match=f"checkpoint 'x' \\({source}\\): no such folder"):
+        load_for_finetuning(CheckpointSpec("x", source), HEAD, seed=0)
+
+
+def test_scratch_needs_an_architecture():
+    with pytest.raises(ValueError, match="checkpoints.s.architecture"):
+        CheckpointSpec("s", "scratch")
+
+
+def test_hub_id_without_network_says_how_to_use_a_local_folder():
+    code = (
+        "from chemlm.config import CheckpointSpec\n"
+        "from chemlm.models.checkpoints import HeadSpec, load_for_finetuning, CheckpointError\n"
+        "try:\n"
+        "    load_for_finetuning(CheckpointSpec('MLM', 'DeepChem/ChemBERTa-77M-MLM'), HeadSpec(2, 'single_label_classification', {0: 'a', 1: 'b'}), 0)\n"
+        "except CheckpointError as error:\n"
+        "    print(error)\n"
+    )
+    # offline mode gives the same answer as an unreachable Hub, without waiting for network time-outs
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(REPO / ".pytest_cache" / "hf-empty")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    message = out.stdout.strip()
+    assert message.startswith("checkpoint 'MLM' (DeepChem/ChemBERTa-77M-MLM): the Hugging Face Hub is unreachable")
+    assert "checkpoints.MLM.source" in message and "\n" not in message
