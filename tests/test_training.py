@@ -124,10 +124,14 @@ def test_regression_predicts_in_label_units(tmp_path):
     _, out = run_finetune(tmp_path, TASKS["regression"], params)
     predictions = pd.read_csv(out / "predictions.csv")
     history = pd.read_csv(out / "history.csv")
-    # standardised targets are mapped back: predictions live on the labels' scale (mean ~4), and the
-    # model learns SMILES length, so validation RMSE falls below the spread of the labels
-    assert 2.0 < predictions["p:length"].mean() < 7.0
-    assert history["valid_metric"].min() < predictions["y:length"].std()
+    # standardised targets are mapped back: predictions live on the labels' scale (mean ~4, sd ~2.5),
+    # and the validation metric is the RMSE in those units
+    labels = predictions["y:length"]
+    assert abs(predictions["p:length"].mean() - labels.mean()) < labels.std()
+    valid = predictions[predictions["fold"] == "valid"]
+    rmse = float(np.sqrt(np.mean((valid["p:length"] - valid["y:length"]) ** 2)))
+    assert rmse == pytest.approx(history["valid_metric"].min(), rel=1e-4)
+    assert history["train_loss"].iloc[-1] < history["train_loss"].iloc[0]
 
 
 def test_truncation_is_counted(tmp_path):

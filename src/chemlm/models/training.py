@@ -244,8 +244,8 @@ def train(
         weight_decay=params.weight_decay,
         fused=device.type == "cuda",
     )
-    train_targets = torch.as_tensor(train_fold.targets, device=device)
-    valid_targets = torch.as_tensor(valid_fold.targets, device=device)
+    train_targets = torch.tensor(train_fold.targets, device=device)
+    valid_targets = torch.tensor(valid_fold.targets, device=device)
     valid_truth = encoding.metric_targets(valid_fold.targets)
     rng = np.random.default_rng(seed)
     lengths = train_fold.lengths
