@@ -9,14 +9,12 @@ from chemlm.tasks import TaskSpec
 
 with step_log(snakemake.log[0]):
     torch.set_num_threads(snakemake.threads)
-    hyperparameters = dict(snakemake.params.hyperparameters)
-    hyperparameters["betas"] = tuple(hyperparameters["betas"])
     finetune(
         molecules_csv=snakemake.input.molecules,
         split_csv=snakemake.input.split,
         task=TaskSpec.from_config(snakemake.wildcards.task, snakemake.params.task),
         checkpoint=CheckpointSpec.from_config(snakemake.wildcards.checkpoint, snakemake.params.checkpoint),
-        params=FinetuneParams(**hyperparameters),
+        params=FinetuneParams.from_dict(snakemake.params.hyperparameters),
         seed=int(snakemake.wildcards.seed),
         model_dir=snakemake.output.model,
         history_csv=snakemake.output.history,

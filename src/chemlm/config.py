@@ -40,8 +40,6 @@ def describe_config_error(config: dict, schema: dict) -> str | None:
         return f"config key '{where}{unknown[0]}': unknown key{hint}"
     if error.validator == "propertyNames":
         return f"config key '{key}.{error.instance}': invalid name (letters, digits, '_', '.', '-')"
-    if error.validator == "required":
-        return f"config key '{key}': {error.message}"
     return f"config key '{key}': {error.message}"
 
 
@@ -69,9 +67,12 @@ class FinetuneParams:
         missing = [field.name for field in fields(cls) if field.name not in merged]
         if missing:
             raise ConfigError(f"config key 'finetune.{missing[0]}': no value (the schema default is missing)")
-        values = {field.name: merged[field.name] for field in fields(cls)}
-        values["betas"] = tuple(values["betas"])
-        return cls(**values)
+        return cls.from_dict({field.name: merged[field.name] for field in fields(cls)})
+
+    @classmethod
+    def from_dict(cls, values: dict) -> FinetuneParams:
+        """From `to_dict()` output, as rules pass it to scripts."""
+        return cls(**{**values, "betas": tuple(values["betas"])})
 
     def to_dict(self) -> dict:
         values = asdict(self)
