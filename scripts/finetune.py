@@ -1,5 +1,7 @@
 """Adapter: fine-tune one checkpoint on one task, split and seed."""
 
+from pathlib import Path
+
 import torch
 
 from chemlm.config import CheckpointSpec, FinetuneParams
@@ -20,4 +22,6 @@ with step_log(snakemake.log[0]):
         history_csv=snakemake.output.history,
         predictions_csv=snakemake.output.predictions,
         run_json=snakemake.output.run,
+        # not an output, so Snakemake keeps it when a job is killed: the rerun resumes from it
+        state_dir=Path(snakemake.output.run).parent / "resume-state",
     )

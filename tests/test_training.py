@@ -42,7 +42,7 @@ def run_finetune(tmp_path: Path, task: TaskSpec, params: FinetuneParams = PARAMS
     out = tmp_path / name
     result = finetune(
         molecules_csv, split_csv, task, SCRATCH, params, seed,
-        out / "model", out / "history.csv", out / "predictions.csv", out / "run.json",
+        out / "model", out / "history.csv", out / "predictions.csv", out / "run.json", out / "state",
     )
     return result, out
 

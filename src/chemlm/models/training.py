@@ -5,8 +5,11 @@ It imports no rdkit: a GPU machine runs it on molecules.csv and a split file alo
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import random
+import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -15,6 +18,7 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from chemlm.config import CheckpointSpec, FinetuneParams
@@ -117,14 +121,6 @@ class EpochRecord:
     seconds: float
 
 
-@dataclass
-class FinetuneResult:
-    history: list[EpochRecord]
-    best_epoch: int
-    monitored: str
-    truncated: dict[str, int] = field(default_factory=dict)
-
-
 def set_seed(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
@@ -171,7 +167,11 @@ def collate(input_ids: list[list[int]], batch: np.ndarray, pad_id: int, device: 
 
 
 class TaskLoss:
-    """The task's loss on logits, with missing labels masked and optional class weights."""
+    """The task's loss on logits, with missing labels masked and optional class weights.
+
+    It is a sum divided by a normaliser that depends on the targets alone, so the chunks of a batch
+    (gradient accumulation after running out of memory) add up to exactly the whole batch's loss.
+    """
 
     def __init__(self, encoding: LabelEncoding, train_targets: np.ndarray, class_weighted: bool, device: torch.device):
         self.task_type = encoding.task_type
@@ -184,32 +184,54 @@ class TaskLoss:
             negatives = np.sum(~np.isnan(train_targets), axis=0) - positives
             self.pos_weight = torch.tensor(negatives / np.maximum(positives, 1), dtype=torch.float32, device=device)
             return
-        indices = self.class_indices(train_targets)
+        indices = single_label_classes(train_targets)
         classes = encoding.head().num_labels
         counts = np.bincount(indices, minlength=classes).astype(np.float64)
         # sklearn's "balanced" weights; a class absent from training gets weight 0 instead of infinity
         weights = np.where(counts > 0, len(indices) / (classes * np.maximum(counts, 1)), 0.0)
         self.class_weights = torch.tensor(weights, dtype=torch.float32, device=device)
 
-    def class_indices(self, targets: np.ndarray) -> np.ndarray:
-        return targets.astype(np.int64) if targets.ndim == 1 else targets[:, 0].astype(np.int64)
+    @property
+    def single_label(self) -> bool:
+        return self.task_type in (TaskType.BINARY, TaskType.MULTICLASS)
 
-    def __call__(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    def normaliser(self, targets: torch.Tensor) -> torch.Tensor:
+        if self.single_label:
+            classes = single_label_classes(targets)
+            if self.class_weights is None:
+                return torch.tensor(float(len(classes)), device=targets.device)
+            return self.class_weights[classes].sum()
+        return (~torch.isnan(targets)).sum().float()
+
+    def summed(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         logits = logits.float()
-        if self.task_type in (TaskType.BINARY, TaskType.MULTICLASS):
-            classes = targets.long() if targets.ndim == 1 else targets[:, 0].long()
-            return F.cross_entropy(logits, classes, weight=self.class_weights)
+        if self.single_label:
+            return F.cross_entropy(logits, single_label_classes(targets), weight=self.class_weights, reduction="sum")
         present = ~torch.isnan(targets)
         filled = torch.nan_to_num(targets)
         if self.task_type is TaskType.MULTILABEL:
             losses = F.binary_cross_entropy_with_logits(logits, filled, pos_weight=self.pos_weight, reduction="none")
         else:
             losses = (logits - filled) ** 2
-        return (losses * present).sum() / present.sum().clamp(min=1)
+        return (losses * present).sum()
+
+    def __call__(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return self.summed(logits, targets) / self.normaliser(targets).clamp(min=1e-12)
+
+
+def single_label_classes(targets):
+    """Class indices from binary (n, 1) float or multi-class (n,) integer targets (numpy or torch)."""
+    column = targets if targets.ndim == 1 else targets[:, 0]
+    return column.long() if isinstance(column, torch.Tensor) else column.astype(np.int64)
 
 
 def pick_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def autocast(device: torch.device):
+    """bf16 mixed precision on GPU; full precision on CPU, where it is exact and reproducible."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
 
 
 def predict_logits(
@@ -217,11 +239,89 @@ def predict_logits(
 ) -> torch.Tensor:
     model.eval()
     outputs = torch.empty((len(fold.input_ids), model.config.num_labels), dtype=torch.float32, device=device)
-    with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+    with torch.inference_mode(), autocast(device):
         for batch in evaluation_batches(fold.lengths, batch_size):
             logits = model(**collate(fold.input_ids, batch, pad_id, device)).logits
             outputs[torch.as_tensor(batch, device=device)] = logits.float()
     return outputs
+
+
+def accumulate_gradients(
+    model: PreTrainedModel,
+    loss_fn: TaskLoss,
+    fold: EncodedFold,
+    targets: torch.Tensor,
+    batch: np.ndarray,
+    chunks: int,
+    pad_id: int,
+    device: torch.device,
+) -> torch.Tensor:
+    """Backpropagate one batch in `chunks` parts; the gradients equal the whole batch's. Returns its loss."""
+    normaliser = loss_fn.normaliser(targets[torch.as_tensor(batch, device=device)]).clamp(min=1e-12)
+    total = torch.zeros((), device=device)
+    for part in np.array_split(batch, chunks):
+        with autocast(device):
+            logits = model(**collate(fold.input_ids, part, pad_id, device)).logits
+        loss = loss_fn.summed(logits, targets[torch.as_tensor(part, device=device)]) / normaliser
+        loss.backward()
+        total += loss.detach()
+    return total
+
+
+@dataclass
+class LoopState:
+    """Where training stands after a completed epoch; saved each epoch so a killed job resumes."""
+
+    epoch: int = 0
+    history: list[EpochRecord] = field(default_factory=list)
+    best_epoch: int = 0
+    best_score: float | None = None
+    monitored: str = "valid_metric"
+    chunks: int = 1  # gradient-accumulation parts per batch, raised after running out of GPU memory
+
+    def stopped(self, params: FinetuneParams) -> bool:
+        return self.epoch >= params.max_epochs or (self.epoch > 0 and self.epoch - self.best_epoch >= params.patience)
+
+
+class Checkpointing:
+    """Per-epoch training state in `directory`, valid only for the run whose `fingerprint` wrote it."""
+
+    def __init__(self, directory: Path, fingerprint: str):
+        self.directory = Path(directory)
+        self.fingerprint = fingerprint
+
+    def save(self, model: PreTrainedModel, best: dict[str, torch.Tensor], optimizer, rng: np.random.Generator, state: LoopState) -> None:
+        with atomic_path(self.directory) as temporary:
+            temporary.mkdir()
+            save_file(cpu_copy(model.state_dict()), temporary / "model.safetensors")
+            save_file(best, temporary / "best.safetensors")
+            torch.save({"optimizer": optimizer.state_dict(), "torch_rng": torch.get_rng_state()}, temporary / "optimizer.pt")
+            meta = {"fingerprint": self.fingerprint, "numpy_rng": rng.bit_generator.state, **asdict(state)}
+            (temporary / "state.json").write_text(json.dumps(meta))
+
+    def load(self, model: PreTrainedModel, optimizer, rng: np.random.Generator, device: torch.device):
+        """Restore model, optimizer and random states; returns (state, best weights), or None to start afresh."""
+        meta_path = self.directory / "state.json"
+        if not meta_path.is_file():
+            return None
+        meta = json.loads(meta_path.read_text())
+        if meta.pop("fingerprint") != self.fingerprint:
+            logger.info("ignoring saved state in %s: it belongs to other inputs or settings", self.directory)
+            return None
+        model.load_state_dict(load_file(self.directory / "model.safetensors", device=str(device)))
+        saved = torch.load(self.directory / "optimizer.pt", map_location=device, weights_only=True)
+        optimizer.load_state_dict(saved["optimizer"])
+        torch.set_rng_state(saved["torch_rng"].cpu())
+        rng.bit_generator.state = meta.pop("numpy_rng")
+        meta["history"] = [EpochRecord(**record) for record in meta["history"]]
+        return LoopState(**meta), load_file(self.directory / "best.safetensors")
+
+    def remove(self) -> None:
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def cpu_copy(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {name: tensor.detach().to("cpu", copy=True).contiguous() for name, tensor in state_dict.items()}
 
 
 def train(
@@ -232,8 +332,13 @@ def train(
     pad_id: int,
     seed: int,
     device: torch.device,
-) -> FinetuneResult:
-    """Train with AdamW until the validation metric stops improving; the best epoch's weights are restored."""
+    checkpointing: Checkpointing,
+) -> LoopState:
+    """Train with AdamW until the validation metric stops improving; the best epoch's weights are restored.
+
+    State is saved after every epoch and picked up again when a killed run is restarted with the same
+    inputs and settings, so the result equals that of an uninterrupted run.
+    """
     model.to(device)
     train_fold, valid_fold = folds["train"], folds["valid"]
     loss_fn = TaskLoss(encoding, train_fold.targets, params.class_weighted, device)
@@ -248,53 +353,64 @@ def train(
     valid_targets = torch.tensor(valid_fold.targets, device=device)
     valid_truth = encoding.metric_targets(valid_fold.targets)
     rng = np.random.default_rng(seed)
-    lengths = train_fold.lengths
-    higher_is_better = HIGHER_IS_BETTER[encoding.task_type]
-    monitored = "valid_metric"
-    history: list[EpochRecord] = []
-    best_score, best_epoch, best_state = None, 0, None
-    for epoch in range(1, params.max_epochs + 1):
-        started = time.perf_counter()
+    maximise_metric = HIGHER_IS_BETTER[encoding.task_type]
+    resumed = checkpointing.load(model, optimizer, rng, device)
+    state, best_state = resumed if resumed else (LoopState(), cpu_copy(model.state_dict()))
+    if resumed:
+        logger.info("resuming after epoch %d from %s", state.epoch, checkpointing.directory)
+    while not state.stopped(params):
+        epoch = state.epoch + 1
+        started = last_report = time.perf_counter()
         model.train()
         loss_sum = torch.zeros((), device=device)
-        batches = training_batches(lengths, params.batch_size, rng)
-        last_report = started
+        batches = training_batches(train_fold.lengths, params.batch_size, rng)
         for step, batch in enumerate(batches, start=1):
-            inputs = collate(train_fold.input_ids, batch, pad_id, device)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-                logits = model(**inputs).logits
-            loss = loss_fn(logits, train_targets[torch.as_tensor(batch, device=device)])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            while True:
+                optimizer.zero_grad(set_to_none=True)
+                try:
+                    loss = accumulate_gradients(model, loss_fn, train_fold, train_targets, batch, state.chunks, pad_id, device)
+                    break
+                except torch.OutOfMemoryError:
+                    if state.chunks >= len(batch):
+                        raise
+                    optimizer.zero_grad(set_to_none=True)
+                    torch.cuda.empty_cache()
+                    state.chunks *= 2
+                    logger.warning(
+                        "out of GPU memory: each batch of %d now runs in %d parts with gradient accumulation "
+                        "(the effective batch size is unchanged)", params.batch_size, state.chunks,
+                    )
             optimizer.step()
-            loss_sum += loss.detach() * len(batch)
+            loss_sum += loss * len(batch)
             if device.type == "cpu" and time.perf_counter() - last_report > PROGRESS_EVERY_S:
                 last_report = time.perf_counter()
                 logger.info("epoch %d: step %d/%d", epoch, step, len(batches))
         valid_logits = predict_logits(model, valid_fold, params.eval_batch_size, pad_id, device)
         valid_loss = float(loss_fn(valid_logits, valid_targets))
         valid_metric = float(validation_score(encoding.task_type, valid_truth, encoding.predictions(valid_logits)))
-        record = EpochRecord(epoch, float(loss_sum) / len(lengths), valid_loss, valid_metric, time.perf_counter() - started)
-        history.append(record)
+        record = EpochRecord(epoch, float(loss_sum) / len(train_fold.input_ids), valid_loss, valid_metric, time.perf_counter() - started)
         if epoch == 1 and np.isnan(valid_metric):
-            monitored = "valid_loss"
+            state.monitored = "valid_loss"
             logger.warning("validation metric undefined (one class in the validation fold?): early stopping on validation loss")
-        score = record.valid_loss if monitored == "valid_loss" else record.valid_metric
-        maximise = higher_is_better and monitored == "valid_metric"
-        improved = best_score is None or (not np.isnan(score) and (score > best_score if maximise else score < best_score))
-        if improved:
-            best_score, best_epoch = score, epoch
-            best_state = {name: tensor.detach().to("cpu", copy=True) for name, tensor in model.state_dict().items()}
+        score = record.valid_loss if state.monitored == "valid_loss" else record.valid_metric
+        maximise = maximise_metric and state.monitored == "valid_metric"
+        best = state.best_score
+        if best is None or (not np.isnan(score) and (score > best if maximise else score < best)):
+            state.best_score, state.best_epoch = score, epoch
+            best_state = cpu_copy(model.state_dict())
+        state.epoch = epoch
+        state.history.append(record)
+        checkpointing.save(model, best_state, optimizer, rng, state)
         logger.info(
             "epoch %d/%d train_loss %.4f valid_loss %.4f valid_metric %.4f best %.4f @ epoch %d (%.1f s)",
-            epoch, params.max_epochs, record.train_loss, valid_loss, valid_metric, best_score, best_epoch, record.seconds,
+            epoch, params.max_epochs, record.train_loss, valid_loss, valid_metric, state.best_score, state.best_epoch,
+            record.seconds,
         )
-        if epoch - best_epoch >= params.patience:
-            logger.info("early stopping: no improvement of %s for %d epochs", monitored, params.patience)
-            break
+    if state.epoch < params.max_epochs:
+        logger.info("early stopping: no improvement of %s for %d epochs", state.monitored, params.patience)
     model.load_state_dict(best_state)
-    logger.info("restored epoch %d (%s %.4f)", best_epoch, monitored, best_score)
-    return FinetuneResult(history, best_epoch, monitored)
+    logger.info("restored epoch %d (%s %.4f)", state.best_epoch, state.monitored, state.best_score)
+    return state
 
 
 def load_fold_tables(molecules_csv: Path, split_csv: Path) -> pd.DataFrame:
@@ -330,8 +446,12 @@ def finetune(
     history_csv: Path,
     predictions_csv: Path,
     run_json: Path,
-) -> FinetuneResult:
-    """Fine-tune `checkpoint` on `task` and write the model folder, history, test/valid predictions and a run record."""
+    state_dir: Path,
+) -> LoopState:
+    """Fine-tune `checkpoint` on `task` and write the model folder, history, test/valid predictions and a run record.
+
+    Training state goes to `state_dir` after each epoch (removed at the end); a rerun after a kill resumes there.
+    """
     started = time.perf_counter()
     set_seed(seed)
     device = pick_device()
@@ -351,8 +471,8 @@ def finetune(
         task.name, task.type.value, checkpoint.name, seed, device.type,
         *(len(folds[fold].input_ids) for fold in FOLDS),
     )
-    result = train(model, folds, encoding, params, tokenizer.pad_token_id, seed, device)
-    result.truncated = truncated
+    checkpointing = Checkpointing(Path(state_dir), run_fingerprint(molecules_csv, split_csv, task, checkpoint, params, seed))
+    result = train(model, folds, encoding, params, tokenizer.pad_token_id, seed, device, checkpointing)
 
     tables = [
         prediction_table(
@@ -379,8 +499,22 @@ def finetune(
             "best_epoch": result.best_epoch,
             "epochs_run": len(result.history),
             "early_stopping_on": result.monitored,
+            "gradient_accumulation_parts": result.chunks,
             "seconds": round(time.perf_counter() - started, 2),
         },
         run_json,
     )
+    checkpointing.remove()
     return result
+
+
+def run_fingerprint(
+    molecules_csv: Path, split_csv: Path, task: TaskSpec, checkpoint: CheckpointSpec, params: FinetuneParams, seed: int
+) -> str:
+    """What a saved training state depends on: the inputs' contents and every setting that changes training."""
+    digest = hashlib.sha256()
+    for path in (molecules_csv, split_csv):
+        digest.update(Path(path).read_bytes())
+    settings = {"task": asdict(task), "checkpoint": checkpoint.to_dict(), "params": params.to_dict(), "seed": seed}
+    digest.update(json.dumps(settings, sort_keys=True, default=str).encode())
+    return digest.hexdigest()
