@@ -19,6 +19,8 @@ from chemlm.tasks import TaskSpec, TaskType
 logger = logging.getLogger(__name__)
 
 DOWNLOAD_TIMEOUT_S = 60
+# How spreadsheets and other tools write a missing label; compared case-insensitively.
+MISSING_LABEL_TEXTS = frozenset({"", "na", "nan", "n/a", "null", "none"})
 
 
 def is_url(source: str) -> bool:
@@ -111,6 +113,7 @@ def read_task_table(path: str | Path, task: TaskSpec) -> pd.DataFrame:
             raise InputError(f"{path}, line {row + 2}: id column '{task.id_column}' repeats {out['mol_id'][row]!r}")
     for column in task.label_columns:
         raw = table[column].str.strip()
+        raw = raw.where(~raw.str.lower().isin(MISSING_LABEL_TEXTS))
         if task.type is TaskType.MULTICLASS:
             out[column] = raw
             _check_two_classes(raw, column, path)
