@@ -161,3 +161,27 @@ def test_label_encoding_regression_uses_training_fold_only():
     encoding = LabelEncoding.fit(task, molecules, np.array([True, True, False]))
     assert encoding.mean == (1.0,) and encoding.std == (1.0,)
     np.testing.assert_allclose(encoding.targets(molecules)[:, 0], [-1.0, 1.0, 99.0])
+
+
+def test_fine_tuning_runs_without_rdkit(tmp_path):
+    """A GPU machine without RDKit runs the finetune rule on its input files alone."""
+    import subprocess
+    import sys
+
+    molecules_csv, split_csv = write_fold_files(demo_molecules(n=60), tmp_path)
+    code = f"""
+import sys
+sys.modules["rdkit"] = None  # any import of rdkit now fails
+sys.path.insert(0, {str(Path(__file__).parent)!r})
+from pathlib import Path
+from dataclasses import replace
+from chemlm.models.training import finetune
+from test_training import PARAMS, SCRATCH, TASKS
+out = Path({str(tmp_path)!r}) / "run"
+finetune(Path({str(molecules_csv)!r}), Path({str(split_csv)!r}), TASKS["binary"], SCRATCH, replace(PARAMS, max_epochs=1), 0,
+         out / "model", out / "history.csv", out / "predictions.csv", out / "run.json", out / "state")
+assert not any(name == "rdkit" or name.startswith("rdkit.") for name in sys.modules if sys.modules[name] is not None)
+"""
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert (tmp_path / "run" / "predictions.csv").is_file()
