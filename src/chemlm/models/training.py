@@ -324,6 +324,58 @@ def cpu_copy(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {name: tensor.detach().to("cpu", copy=True).contiguous() for name, tensor in state_dict.items()}
 
 
+def train_epoch(
+    model: PreTrainedModel,
+    loss_fn: TaskLoss,
+    optimizer: torch.optim.Optimizer,
+    fold: EncodedFold,
+    targets: torch.Tensor,
+    params: FinetuneParams,
+    state: LoopState,
+    rng: np.random.Generator,
+    pad_id: int,
+    device: torch.device,
+    epoch: int,
+) -> float:
+    """One pass over the training fold; returns the mean training loss (one host sync, at the end)."""
+    model.train()
+    loss_sum = torch.zeros((), device=device)
+    batches = training_batches(fold.lengths, params.batch_size, rng)
+    last_report = time.perf_counter()
+    for step, batch in enumerate(batches, start=1):
+        while True:
+            optimizer.zero_grad(set_to_none=True)
+            try:
+                loss = accumulate_gradients(model, loss_fn, fold, targets, batch, state.chunks, pad_id, device)
+                break
+            except torch.OutOfMemoryError:
+                if state.chunks >= len(batch):
+                    raise
+                optimizer.zero_grad(set_to_none=True)
+                torch.cuda.empty_cache()
+                state.chunks *= 2
+                logger.warning(
+                    "out of GPU memory: each batch of %d now runs in %d parts with gradient accumulation "
+                    "(the effective batch size is unchanged)", params.batch_size, state.chunks,
+                )
+        optimizer.step()
+        loss_sum += loss * len(batch)
+        if device.type == "cpu" and time.perf_counter() - last_report > PROGRESS_EVERY_S:
+            last_report = time.perf_counter()
+            logger.info("epoch %d: step %d/%d", epoch, step, len(batches))
+    return float(loss_sum) / len(fold.input_ids)
+
+
+def make_optimizer(model: PreTrainedModel, params: FinetuneParams, device: torch.device) -> torch.optim.Optimizer:
+    return torch.optim.AdamW(
+        model.parameters(),
+        lr=params.learning_rate,
+        betas=params.betas,
+        weight_decay=params.weight_decay,
+        fused=device.type == "cuda",
+    )
+
+
 def train(
     model: PreTrainedModel,
     folds: dict[str, EncodedFold],
@@ -342,13 +394,7 @@ def train(
     model.to(device)
     train_fold, valid_fold = folds["train"], folds["valid"]
     loss_fn = TaskLoss(encoding, train_fold.targets, params.class_weighted, device)
-    optimizer = torch.optim.AdamW(
-        model.parameters(),
-        lr=params.learning_rate,
-        betas=params.betas,
-        weight_decay=params.weight_decay,
-        fused=device.type == "cuda",
-    )
+    optimizer = make_optimizer(model, params, device)
     train_targets = torch.tensor(train_fold.targets, device=device)
     valid_targets = torch.tensor(valid_fold.targets, device=device)
     valid_truth = encoding.metric_targets(valid_fold.targets)
@@ -360,35 +406,12 @@ def train(
         logger.info("resuming after epoch %d from %s", state.epoch, checkpointing.directory)
     while not state.stopped(params):
         epoch = state.epoch + 1
-        started = last_report = time.perf_counter()
-        model.train()
-        loss_sum = torch.zeros((), device=device)
-        batches = training_batches(train_fold.lengths, params.batch_size, rng)
-        for step, batch in enumerate(batches, start=1):
-            while True:
-                optimizer.zero_grad(set_to_none=True)
-                try:
-                    loss = accumulate_gradients(model, loss_fn, train_fold, train_targets, batch, state.chunks, pad_id, device)
-                    break
-                except torch.OutOfMemoryError:
-                    if state.chunks >= len(batch):
-                        raise
-                    optimizer.zero_grad(set_to_none=True)
-                    torch.cuda.empty_cache()
-                    state.chunks *= 2
-                    logger.warning(
-                        "out of GPU memory: each batch of %d now runs in %d parts with gradient accumulation "
-                        "(the effective batch size is unchanged)", params.batch_size, state.chunks,
-                    )
-            optimizer.step()
-            loss_sum += loss * len(batch)
-            if device.type == "cpu" and time.perf_counter() - last_report > PROGRESS_EVERY_S:
-                last_report = time.perf_counter()
-                logger.info("epoch %d: step %d/%d", epoch, step, len(batches))
+        started = time.perf_counter()
+        train_loss = train_epoch(model, loss_fn, optimizer, train_fold, train_targets, params, state, rng, pad_id, device, epoch)
         valid_logits = predict_logits(model, valid_fold, params.eval_batch_size, pad_id, device)
         valid_loss = float(loss_fn(valid_logits, valid_targets))
         valid_metric = float(validation_score(encoding.task_type, valid_truth, encoding.predictions(valid_logits)))
-        record = EpochRecord(epoch, float(loss_sum) / len(train_fold.input_ids), valid_loss, valid_metric, time.perf_counter() - started)
+        record = EpochRecord(epoch, train_loss, valid_loss, valid_metric, time.perf_counter() - started)
         if epoch == 1 and np.isnan(valid_metric):
             state.monitored = "valid_loss"
             logger.warning("validation metric undefined (one class in the validation fold?): early stopping on validation loss")
