@@ -5,7 +5,12 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CORES ?= all
 
-.PHONY: install demo test lint clean-demo
+.PHONY: install system-packages demo test lint clean-demo
+
+# Debian packages the tests use (chromium: the report test opens the report in it; slurm-wlm and munge: the
+# SLURM test runs a one-node cluster on localhost). Installed only when missing.
+SYSTEM_PACKAGES := chromium slurm-wlm munge
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 install: $(STAMP)
 
@@ -19,9 +24,15 @@ $(STAMP): requirements.txt pyproject.toml
 
 demo: install
 	$(BIN)/snakemake --configfile config/demo.yaml --cores $(CORES)
-	@echo "Demo finished: see results/summary.csv"
+	@echo "Demo finished: open results/report/index.html (tables: results/summary.csv)"
 
-test: install
+system-packages:
+	@missing="$$(for package in $(SYSTEM_PACKAGES); do dpkg-query -W -f='$${Status}' $$package 2>/dev/null | grep -q 'ok installed' || echo $$package; done)"; \
+	if [ -n "$$missing" ]; then \
+		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+test: install system-packages
 	$(BIN)/python -m pytest
 
 lint: install

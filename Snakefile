@@ -8,13 +8,21 @@ if not workflow.overwrite_configfiles:
     configfile: "config/config.yaml"
 
 
+# The front page of `snakemake --report report.html`.
+report: "report/workflow.rst"
+
+
 include: "rules/common.smk"
 include: "rules/data.smk"
+include: "rules/pretrain.smk"
 include: "rules/finetune.smk"
 include: "rules/evaluate.smk"
+include: "rules/embeddings.smk"
+include: "rules/baselines.smk"
+include: "rules/report.smk"
 
 
 rule all:
+    default_target: True
     input:
         all_targets(),
-    default_target: True

@@ -1,13 +1,15 @@
 rule download_dataset:
     output:
         "resources/datasets/{task}/{filename}",
+    log:
+        "logs/download_dataset/{task}/{filename}.log",
+    benchmark:
+        "benchmarks/download_dataset/{task}/{filename}.tsv"
+    conda:
+        "../envs/chemistry.yaml"
     params:
         url=lambda wildcards: task_entry(wildcards)["source"],
         sha256=lambda wildcards: task_entry(wildcards)["sha256"],
-    log:
-        "logs/download_dataset/{task}/{filename}.log",
-    conda:
-        "../envs/chemistry.yaml"
     script:
         "../scripts/download_dataset.py"
 
@@ -17,12 +19,14 @@ rule ingest:
         task_table_source,
     output:
         "results/{task}/data/table.csv",
-    params:
-        task=task_entry,
     log:
         "logs/ingest/{task}.log",
+    benchmark:
+        "benchmarks/ingest/{task}.tsv"
     conda:
         "../envs/chemistry.yaml"
+    params:
+        task=task_entry,
     script:
         "../scripts/ingest.py"
 
@@ -35,13 +39,15 @@ rule featurize:
         qc="results/{task}/data/qc.json",
         invalid="results/{task}/data/invalid.csv",
         duplicates="results/{task}/data/duplicates.csv",
+    log:
+        "logs/featurize/{task}.log",
+    benchmark:
+        "benchmarks/featurize/{task}.tsv"
+    conda:
+        "../envs/chemistry.yaml"
     params:
         task=task_entry,
         isomeric_smiles=config["featurize"]["isomeric_smiles"],
-    log:
-        "logs/featurize/{task}.log",
-    conda:
-        "../envs/chemistry.yaml"
     script:
         "../scripts/featurize.py"
 
@@ -52,12 +58,14 @@ rule split:
     output:
         assignment="results/{task}/splits/{split}/seed{seed}.csv",
         summary="results/{task}/splits/{split}/seed{seed}.json",
+    log:
+        "logs/split/{task}/{split}/seed{seed}.log",
+    benchmark:
+        "benchmarks/split/{task}/{split}/seed{seed}.tsv"
+    conda:
+        "../envs/chemistry.yaml"
     params:
         task=task_entry,
         fractions=config["split"]["fractions"],
-    log:
-        "logs/split/{task}/{split}/seed{seed}.log",
-    conda:
-        "../envs/chemistry.yaml"
     script:
         "../scripts/split.py"

@@ -1,15 +1,17 @@
 rule evaluate:
     input:
-        finetune_dir("predictions.csv"),
+        model_predictions,
     output:
-        "results/{task}/metrics/{checkpoint}/{split}/seed{seed}.json",
+        "results/{task}/metrics/{model}/{split}/seed{seed}.json",
+    log:
+        "logs/evaluate/{task}/{model}/{split}/seed{seed}.log",
+    benchmark:
+        "benchmarks/evaluate/{task}/{model}/{split}/seed{seed}.tsv"
+    conda:
+        "../envs/plotting.yaml"
     params:
         task=task_entry,
         bootstrap_samples=config["evaluate"]["bootstrap_samples"],
-    log:
-        "logs/evaluate/{task}/{checkpoint}/{split}/seed{seed}.log",
-    conda:
-        "../envs/plotting.yaml"
     script:
         "../scripts/evaluate.py"
 
@@ -22,6 +24,8 @@ rule summarize:
         per_seed="results/metrics.csv",
     log:
         "logs/summarize.log",
+    benchmark:
+        "benchmarks/summarize.tsv"
     conda:
         "../envs/plotting.yaml"
     script:

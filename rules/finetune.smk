@@ -12,16 +12,18 @@ rule finetune:
         history=finetune_dir("history.csv"),
         predictions=finetune_dir("predictions.csv"),
         run=finetune_dir("run.json"),
+    log:
+        "logs/finetune/{task}/{checkpoint}/{split}/seed{seed}.log",
+    benchmark:
+        "benchmarks/finetune/{task}/{checkpoint}/{split}/seed{seed}.tsv"
+    conda:
+        "../envs/training.yaml"
+    threads: 4
+    resources:
+        gpu=1,
     params:
         task=task_entry,
         checkpoint=checkpoint_entry,
         hyperparameters=finetune_params,
-    threads: 4
-    resources:
-        gpu=1,
-    log:
-        "logs/finetune/{task}/{checkpoint}/{split}/seed{seed}.log",
-    conda:
-        "../envs/training.yaml"
     script:
         "../scripts/finetune.py"

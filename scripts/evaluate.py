@@ -1,4 +1,4 @@
-"""Adapter: test-set metrics of one fine-tuned model from its predictions."""
+"""Adapter: test-set metrics of one fine-tuned checkpoint or fingerprint baseline from its predictions."""
 
 from chemlm.evaluate import write_metrics
 from chemlm.logs import step_log
@@ -9,7 +9,7 @@ with step_log(snakemake.log[0]):
         predictions_csv=snakemake.input[0],
         out_json=snakemake.output[0],
         task=TaskSpec.from_config(snakemake.wildcards.task, snakemake.params.task),
-        checkpoint=snakemake.wildcards.checkpoint,
+        checkpoint=snakemake.wildcards.model,
         split=snakemake.wildcards.split,
         seed=int(snakemake.wildcards.seed),
         bootstrap_samples=snakemake.params.bootstrap_samples,

@@ -6,6 +6,9 @@ import os
 from pathlib import Path
 
 import pytest
+import yaml
+
+from helpers import snakemake, study_config
 
 REPO = Path(__file__).resolve().parents[1]
 # Large shared inputs (full MoleculeNet files, model configs) live beside the repository, not in it.
@@ -15,3 +18,14 @@ SHARED = Path(os.environ.get("CHEMLM_SHARED", REPO / "../shared")).resolve()
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:
     return SHARED
+
+
+@pytest.fixture(scope="session")
+def study_run(tmp_path_factory) -> Path:
+    """A finished local run of `study_config()`: the reference of the SLURM test and the start of the rerun tests,
+    which only dry-run on it (they must leave it as it is)."""
+    workdir = tmp_path_factory.mktemp("study")
+    (workdir / "config.yaml").write_text(yaml.safe_dump(study_config()))
+    run = snakemake(workdir)
+    assert run.returncode == 0, run.stderr[-4000:]
+    return workdir

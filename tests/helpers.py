@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +12,7 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 ARCHITECTURE = REPO / "resources" / "chemberta2-architecture"
 DEMO_HIV = REPO / "resources" / "demo" / "hiv_sample.csv.gz"
+DATA = REPO / "tests" / "data"
 TINY_ARCHITECTURE = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 64}
 
 
@@ -48,3 +51,60 @@ def write_fold_files(molecules: pd.DataFrame, directory: Path) -> tuple[Path, Pa
     folds = np.where(position == 0, "valid", np.where(position == 1, "test", "train"))
     pd.DataFrame({"mol_id": molecules["mol_id"], "fold": folds}).to_csv(split_csv, index=False)
     return molecules_csv, split_csv
+
+
+# The workflow in a test's own directory (never the repository's results/), with the local profile.
+SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--profile", str(REPO / "profiles" / "default")]
+
+
+def tiny_config() -> dict:
+    """Every task type on small tables, one tiny scratch model, one seed: the whole workflow in minutes on CPU.
+    (Jobs here are mostly Python start-up; aggregation over seeds is tested in test_evaluate.py.)"""
+    return {
+        "tasks": {
+            "hiv": {"source": str(DATA / "hiv_small.csv"), "smiles_column": "smiles", "label_columns": ["HIV_active"], "type": "binary"},
+            "activity": {"source": str(DATA / "hiv_small.csv"), "smiles_column": "smiles", "label_columns": ["activity"], "type": "multiclass"},
+            "tox21": {
+                "source": str(DATA / "tox21_sample.csv"),
+                "smiles_column": "smiles",
+                "id_column": "mol_id",
+                "label_columns": ["NR-AR", "NR-AhR", "SR-ARE", "SR-p53"],
+                "type": "multilabel",
+            },
+            "esol": {
+                "source": str(DATA / "esol_sample.csv"),
+                "smiles_column": "smiles",
+                "label_columns": ["measured log solubility in mols per litre"],
+                "type": "regression",
+            },
+        },
+        "checkpoints": {"tiny": tiny_scratch_entry()},
+        "split": {"methods": ["scaffold"]},
+        "seeds": [0],
+        "finetune": {"learning_rate": 1e-3, "batch_size": 32, "max_epochs": 2, "patience": 2, "max_length": 96},
+        "evaluate": {"bootstrap_samples": 50},
+        "project": {"methods": ["pca"]},  # UMAP's first call alone takes ~13 s
+        "baseline_trees": 10,
+    }
+
+
+def study_config() -> dict:
+    """One task, two tiny checkpoints, one seed (as in `tiny_config`): the smallest config where a change can
+    touch only some jobs."""
+    config = tiny_config()
+    config["tasks"] = {"hiv": config["tasks"]["hiv"]}
+    config["checkpoints"] = {"tinyA": tiny_scratch_entry(), "tinyB": tiny_scratch_entry()}
+    return config
+
+
+# A tiny model's job is mostly Python start-up: one thread each lets two of them run side by side on 2 cores.
+# (--set-threads takes every value up to the next option, so an option must follow it, not targets.)
+SINGLE_THREADED = ["--set-threads", "finetune=1", "embed=1", "pretrain=1"]
+
+
+def snakemake(workdir: Path, *args: str, configfile: str = "config.yaml") -> subprocess.CompletedProcess:
+    """Snakemake on `workdir` with the config file `configfile` found in it."""
+    return subprocess.run(
+        [*SNAKEMAKE, "--directory", str(workdir), "--configfile", str(workdir / configfile), *SINGLE_THREADED, "--cores", "2", *args],
+        capture_output=True, text=True, timeout=600,
+    )

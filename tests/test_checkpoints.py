@@ -70,6 +70,15 @@ def test_missing_encoder_weights_refused(pretrained_folder):
         load_for_finetuning(CheckpointSpec("broken", str(pretrained_folder)), HEAD, seed=0)
 
 
+def test_encoder_weight_of_wrong_shape_refused(pretrained_folder):
+    # mismatched sizes are accepted only for the head (an MTR head of 199 outputs); never inside the encoder
+    weights = load_file(pretrained_folder / "model.safetensors")
+    weights["roberta.encoder.layer.0.output.dense.bias"] = torch.zeros(7)
+    save_file(weights, pretrained_folder / "model.safetensors", metadata={"format": "pt"})
+    with pytest.raises(CheckpointError, match=r"wrong shape \(first: roberta.encoder.layer.0.output.dense.bias\)"):
+        load_for_finetuning(CheckpointSpec("broken", str(pretrained_folder)), HEAD, seed=0)
+
+
 @pytest.mark.parametrize("source", ["does/not/exist/here", "./nowhere"])
 def test_path_that_does_not_exist(source):
     with pytest.raises(CheckpointError, match=f"checkpoint 'x' \\({source}\\): no such folder"):

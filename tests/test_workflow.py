@@ -3,53 +3,18 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
 from transformers import AutoModelForSequenceClassification
 
-from helpers import REPO, tiny_scratch_entry
+from helpers import DATA, snakemake, tiny_config, tiny_scratch_entry
 
-DATA = REPO / "tests" / "data"
-SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--profile", str(REPO / "profiles" / "default")]
-
-
-def tiny_config() -> dict:
-    return {
-        "tasks": {
-            "hiv": {"source": str(DATA / "hiv_small.csv"), "smiles_column": "smiles", "label_columns": ["HIV_active"], "type": "binary"},
-            "activity": {"source": str(DATA / "hiv_small.csv"), "smiles_column": "smiles", "label_columns": ["activity"], "type": "multiclass"},
-            "tox21": {
-                "source": str(DATA / "tox21_sample.csv"),
-                "smiles_column": "smiles",
-                "id_column": "mol_id",
-                "label_columns": ["NR-AR", "NR-AhR", "SR-ARE", "SR-p53"],
-                "type": "multilabel",
-            },
-            "esol": {
-                "source": str(DATA / "esol_sample.csv"),
-                "smiles_column": "smiles",
-                "label_columns": ["measured log solubility in mols per litre"],
-                "type": "regression",
-            },
-        },
-        "checkpoints": {"tiny": tiny_scratch_entry()},
-        "split": {"methods": ["scaffold"]},
-        "seeds": [0, 1],
-        "finetune": {"learning_rate": 1e-3, "batch_size": 32, "max_epochs": 2, "patience": 2, "max_length": 96},
-        "evaluate": {"bootstrap_samples": 50},
-    }
-
-
-def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [*SNAKEMAKE, "--directory", str(workdir), "--configfile", str(workdir / "config.yaml"), "--cores", "2", *args],
-        capture_output=True, text=True, timeout=600,
-    )
+TASKS = ("hiv", "activity", "tox21", "esol")
+MODELS = {"tiny", "ecfp4_rf", "ecfp4_logreg"}  # the checkpoint and the default fingerprint baselines
 
 
 @pytest.fixture(scope="module")
@@ -64,16 +29,52 @@ def finished_run(tmp_path_factory) -> Path:
 def test_summary_has_every_task_with_its_metrics(finished_run):
     summary = pd.read_csv(finished_run / "results" / "summary.csv")
     assert set(summary["task"]) == {"hiv", "activity", "tox21", "esol"}
-    assert (summary["n_seeds"] <= 2).all() and (summary["checkpoint"] == "tiny").all()
+    assert (summary["n_seeds"] <= 1).all() and set(summary["checkpoint"]) == MODELS
     metrics = {task: set(group["metric"]) for task, group in summary.groupby("task")}
     assert {"auroc", "auprc", "mcc@0.5", "tp@valid", "threshold@valid"} <= metrics["hiv"]
     assert {"accuracy", "macro_f1"} <= metrics["activity"]
     assert {"auroc", "auroc[NR-AR]", "auroc[SR-p53]"} <= metrics["tox21"]
     assert {"rmse", "mae", "r2", "pearson_r"} <= metrics["esol"]
-    auroc = summary.set_index(["task", "metric"]).loc[("hiv", "auroc")]
-    assert auroc["n_seeds"] == 2 and 0 <= auroc["mean"] <= 1
+    auroc = summary.set_index(["task", "checkpoint", "metric"]).loc[("hiv", "tiny", "auroc")]
+    assert auroc["n_seeds"] == 1 and 0 <= auroc["mean"] <= 1 and np.isnan(auroc["sd"])
     per_seed = pd.read_csv(finished_run / "results" / "metrics.csv")
-    assert set(per_seed["seed"]) == {0, 1}
+    assert set(per_seed["seed"]) == {0}
+
+
+def test_baselines_are_rows_beside_the_checkpoint_with_its_prediction_format(finished_run):
+    summary = pd.read_csv(finished_run / "results" / "summary.csv")
+    for task, metric in (("hiv", "auroc"), ("activity", "accuracy"), ("tox21", "auroc"), ("esol", "rmse")):
+        rows = summary[(summary["task"] == task) & (summary["metric"] == metric)]
+        assert set(rows["checkpoint"]) == MODELS and (rows["n_seeds"] == 1).all(), task
+    for task in TASKS:
+        finetuned = pd.read_csv(finished_run / "results" / task / "finetune" / "tiny" / "scaffold" / "seed0" / "predictions.csv", dtype={"mol_id": str})
+        for baseline in ("ecfp4_rf", "ecfp4_logreg"):
+            predictions = pd.read_csv(
+                finished_run / "results" / task / "baselines" / baseline / "scaffold" / "seed0" / "predictions.csv", dtype={"mol_id": str}
+            )
+            assert list(predictions.columns) == list(finetuned.columns), (task, baseline)
+            pd.testing.assert_frame_equal(predictions.filter(regex="^(mol_id|fold|y:)"), finetuned.filter(regex="^(mol_id|fold|y:)"))
+
+
+def test_embeddings_and_projections_before_and_after_fine_tuning(finished_run):
+    results = finished_run / "results"
+    for task in TASKS:
+        predictions = pd.read_csv(results / task / "finetune" / "tiny" / "scaffold" / "seed0" / "predictions.csv", dtype={"mol_id": str})
+        test_ids = predictions.loc[predictions["fold"] == "test", "mol_id"].tolist()
+        for stage in ("zeroshot", "finetuned"):
+            with np.load(results / task / "embeddings" / "tiny" / "scaffold" / "seed0" / f"{stage}.npz") as data:
+                assert data["mol_id"].tolist() == test_ids and data["embedding"].shape == (len(test_ids), 32), (task, stage)
+        projections = results / task / "projections" / "tiny" / "scaffold" / "seed0"
+        table = pd.read_csv(projections / "pca.csv", dtype={"mol_id": str})
+        assert table["stage"].value_counts().to_dict() == {"zeroshot": len(test_ids), "finetuned": len(test_ids)}
+        assert (projections / "pca.png").stat().st_size > 10_000
+        separation = json.loads((projections / "separation.json").read_text())
+        assert set(separation) == {"zeroshot", "finetuned", "pca_explained_variance"}
+        assert separation["finetuned"]["probe_metric"] == {"esol": "r2", "activity": "accuracy"}.get(task, "auroc")
+        if task == "hiv":
+            assert set(table["outcome"]) <= {"TP", "FP", "TN", "FN"} and {"TN", "FP"} <= set(table["outcome"])
+        else:
+            assert table["outcome"].isna().all()
 
 
 def test_qc_lists_the_invalid_smiles(finished_run):
@@ -84,7 +85,7 @@ def test_qc_lists_the_invalid_smiles(finished_run):
 
 
 def test_models_reload_and_predictions_are_probabilities(finished_run):
-    run_dir = finished_run / "results" / "tox21" / "finetune" / "tiny" / "scaffold" / "seed1"
+    run_dir = finished_run / "results" / "tox21" / "finetune" / "tiny" / "scaffold" / "seed0"
     model = AutoModelForSequenceClassification.from_pretrained(run_dir / "model")
     assert model.config.num_labels == 4 and model.config.problem_type == "multi_label_classification"
     predictions = pd.read_csv(run_dir / "predictions.csv")
@@ -97,6 +98,20 @@ def test_every_step_logged_with_epoch_lines(finished_run):
     assert "epoch 1/2" in log and "epoch 2/2" in log and "restored epoch" in log
     for step in ("ingest", "featurize", "split", "evaluate"):
         assert any((finished_run / "logs" / step).rglob("*.log")), step
+
+
+def test_report_and_snakemake_report(finished_run):
+    page = (finished_run / "results" / "report" / "index.html").read_text()
+    for task in TASKS:
+        assert f"{task} · scaffold ·" in page  # a column of the overview table
+    assert "tiny" in page and "ecfp4_rf" in page and page.count('<img src="data:image/png;base64,') >= 2 * len(TASKS)
+    assert "| model | kind |" in (finished_run / "results" / "report" / "summary.md").read_text()
+    assert any((finished_run / "benchmarks" / "finetune").rglob("*.tsv"))
+    built = snakemake(finished_run, "--report", "snakemake-report.html")
+    assert built.returncode == 0, built.stderr[-2000:]
+    snakemake_report = (finished_run / "snakemake-report.html").read_text()
+    for category in ("Test-set curves", "Learning curves", "Embeddings"):
+        assert f'"{category}"' in snakemake_report
 
 
 def test_rerun_does_nothing(finished_run):
@@ -112,6 +127,16 @@ def test_bad_config_stops_with_one_line(tmp_path):
     run = snakemake(tmp_path, "-n")
     assert run.returncode != 0
     assert "Config error: config key 'finetune.batch_size': 'big' is not of type 'integer'" in run.stderr.splitlines()
+
+
+def test_checkpoint_named_like_a_baseline_stops_with_one_line(tmp_path):
+    config = tiny_config()
+    config["checkpoints"] = {"ecfp4_rf": tiny_scratch_entry()}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    run = snakemake(tmp_path, "-n")
+    assert run.returncode != 0
+    expected = "Config error: config key 'checkpoints.ecfp4_rf': the name of a baseline (reserved: ecfp4_rf, ecfp4_logreg)"
+    assert expected in run.stderr.splitlines()
 
 
 def test_bad_input_fails_in_its_log_without_output(tmp_path):

@@ -11,6 +11,10 @@ import yaml
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "config" / "schema" / "config.schema.yaml"
 SCRATCH = "scratch"
+# A checkpoint source `pretrained:<name>` is the model this workflow pre-trains under pretrain.models.<name>.
+PRETRAINED_PREFIX = "pretrained:"
+# The fingerprint baselines, as the schema's `baselines` items list them; checkpoints may not take these names.
+BASELINES = ("ecfp4_rf", "ecfp4_logreg")
 
 
 class ConfigError(ValueError):
@@ -40,7 +44,17 @@ def describe_config_error(config: dict, schema: dict) -> str | None:
         return f"config key '{where}{unknown[0]}': unknown key{hint}"
     if error.validator == "propertyNames":
         return f"config key '{key}.{error.instance}': invalid name (letters, digits, '_', '.', '-')"
+    if error.validator == "contains" and "const" in error.validator_value:
+        return f"config key '{key}': must include '{error.validator_value['const']}'"
     return f"config key '{key}': {error.message}"
+
+
+def describe_name_clash(config: dict) -> str | None:
+    """A checkpoint named like a baseline would share its metrics files; one line naming it, or None."""
+    clash = sorted(set(config["checkpoints"]) & set(BASELINES))
+    if clash:
+        return f"config key 'checkpoints.{clash[0]}': the name of a baseline (reserved: {', '.join(BASELINES)})"
+    return None
 
 
 @dataclass(frozen=True)
@@ -100,10 +114,17 @@ class CheckpointSpec:
             raise ConfigError(
                 f"config key 'checkpoints.{self.name}.architecture': only for source 'scratch'"
             )
+        if self.pretrained_name == "":
+            raise ConfigError(f"config key 'checkpoints.{self.name}.source': name the model: pretrained:<name>")
 
     @property
     def is_scratch(self) -> bool:
         return self.source == SCRATCH
+
+    @property
+    def pretrained_name(self) -> str | None:
+        """The `pretrain.models` entry a `pretrained:<name>` source refers to; None for other sources."""
+        return self.source.removeprefix(PRETRAINED_PREFIX) if self.source.startswith(PRETRAINED_PREFIX) else None
 
     @classmethod
     def from_config(cls, name: str, entry: dict) -> CheckpointSpec:
@@ -118,3 +139,40 @@ class CheckpointSpec:
 
     def to_dict(self) -> dict:
         return {key: value for key, value in asdict(self).items() if value is not None}
+
+
+@dataclass(frozen=True)
+class PretrainSpec:
+    """One model to pre-train (config `pretrain.models.<name>`), after the schema's defaults."""
+
+    name: str
+    objective: str  # mlm | mtr
+    size: str  # chemberta2 | small: see chemlm.models.pretraining.SIZE_PRESETS
+    tokenizer: str  # chemberta2 | regex
+    epochs: int
+    batch_size: int
+    learning_rate: float
+    max_length: int
+
+    @classmethod
+    def from_config(cls, name: str, entry: dict) -> PretrainSpec:
+        return cls(name=name, **{field.name: entry[field.name] for field in fields(cls) if field.name != "name"})
+
+    @property
+    def output_dir(self) -> str:
+        """Where the pretrain rule writes this model: objective and size are wildcards of its path."""
+        return f"results/pretrain/{self.objective}-{self.size}/{self.name}"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def pretrained_model_dir(config: dict, checkpoint: CheckpointSpec) -> str:
+    """The model folder a `pretrained:<name>` checkpoint fine-tunes from; ConfigError if no such model is configured."""
+    name = checkpoint.pretrained_name
+    models = config.get("pretrain", {}).get("models", {})
+    if name not in models:
+        raise ConfigError(
+            f"config key 'checkpoints.{checkpoint.name}.source': no model '{name}' under pretrain.models"
+        )
+    return f"{PretrainSpec.from_config(name, models[name]).output_dir}/model"

@@ -1,4 +1,7 @@
-"""Loading a checkpoint for fine-tuning: a Hub id, a local folder, or `scratch`. Never random weights silently."""
+"""Loading a checkpoint for fine-tuning or for its zero-shot embeddings: a Hub id, a local folder, or `scratch`.
+
+Never random weights silently.
+"""
 
 from __future__ import annotations
 
@@ -101,29 +104,24 @@ def _pretrained_model(spec: CheckpointSpec, head: HeadSpec) -> PreTrainedModel:
             id2label=dict(head.id2label),
             label2id={label: index for index, label in head.id2label.items()},
             output_loading_info=True,
+            # a pre-trained head of another size (MTR's 199 outputs) is replaced; encoder mismatches are refused below
+            ignore_mismatched_sizes=True,
         )
     except (OSError, ValueError) as error:
         raise _load_error(spec, error) from None
     # Only the new task head may be initialised here; a missing encoder weight means the checkpoint
     # does not hold the model it claims to, and fine-tuning it would silently start from random weights.
     encoder_prefix = f"{model.base_model_prefix}."
-    missing_encoder = sorted(key for key in info["missing_keys"] if key.startswith(encoder_prefix))
-    mismatched_encoder = sorted(
-        str(key[0] if isinstance(key, tuple) else key)
-        for key in info["mismatched_keys"]
-        if str(key[0] if isinstance(key, tuple) else key).startswith(encoder_prefix)
-    )
-    if missing_encoder or mismatched_encoder:
-        bad = missing_encoder or mismatched_encoder
+    # transformers lists a mismatched weight as (name, checkpoint shape, model shape)
+    mismatched = [str(key[0] if isinstance(key, tuple) else key) for key in info["mismatched_keys"]]
+    bad = sorted(key for key in [*info["missing_keys"], *mismatched] if key.startswith(encoder_prefix))
+    if bad:
         raise CheckpointError(
             f"{describe(spec)}: {len(bad)} encoder weights are missing or have the wrong shape "
             f"(first: {bad[0]}); refusing to fine-tune randomly initialised weights"
         )
-    logger.info(
-        "%s: loaded pre-trained weights; new head parameters: %s",
-        describe(spec),
-        ", ".join(sorted(info["missing_keys"])) or "none",
-    )
+    new_head = sorted({*info["missing_keys"], *mismatched})
+    logger.info("%s: loaded pre-trained weights; new head parameters: %s", describe(spec), ", ".join(new_head) or "none")
     return model
 
 
@@ -137,3 +135,15 @@ def load_for_finetuning(
     if tokenizer.pad_token_id is None:
         raise CheckpointError(f"{describe(spec)}: its tokenizer has no padding token")
     return model, tokenizer
+
+
+def load_encoder(spec: CheckpointSpec, head: HeadSpec, seed: int) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """The encoder that fine-tuning `spec` with `head` at `seed` starts from (the zero-shot model), and its tokenizer.
+
+    It is the fine-tuning model itself without its task head: same source checks, same refusal of missing
+    encoder weights, and for `scratch` the same seeded random weights, so zero-shot embeddings show exactly
+    where fine-tuning began. (`AutoModel.from_config` would also draw a pooling layer, which shifts the
+    random initialisation of a scratch encoder.)
+    """
+    model, tokenizer = load_for_finetuning(spec, head, seed)
+    return model.base_model, tokenizer

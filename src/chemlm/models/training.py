@@ -22,14 +22,14 @@ from safetensors.torch import load_file, save_file
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from chemlm.config import CheckpointSpec, FinetuneParams
-from chemlm.io import InputError, atomic_path, read_csv, write_csv, write_json
+from chemlm.folds import FOLDS, load_fold_tables
+from chemlm.io import atomic_path, write_csv, write_json
 from chemlm.metrics import HIGHER_IS_BETTER, validation_score
 from chemlm.models.checkpoints import HeadSpec, load_for_finetuning
 from chemlm.tasks import TaskSpec, TaskType, label_header, prediction_header
 
 logger = logging.getLogger(__name__)
 
-FOLDS = ("train", "valid", "test")
 # Batches are sorted by length within windows of this many batches: padding shrinks to almost nothing
 # while the order stays random from epoch to epoch.
 BUCKET_WINDOW_BATCHES = 50
@@ -284,23 +284,26 @@ class LoopState:
 
 
 class Checkpointing:
-    """Per-epoch training state in `directory`, valid only for the run whose `fingerprint` wrote it."""
+    """Per-epoch training state in `directory`, valid only for the run whose `fingerprint` wrote it.
+
+    `weights` are tensor dicts (safetensors files), `objects` are optimizer, scheduler and random-generator states
+    (one file read back with weights_only=True) and `meta` is JSON.
+    """
 
     def __init__(self, directory: Path, fingerprint: str):
         self.directory = Path(directory)
         self.fingerprint = fingerprint
 
-    def save(self, model: PreTrainedModel, best: dict[str, torch.Tensor], optimizer, rng: np.random.Generator, state: LoopState) -> None:
+    def save(self, weights: dict[str, dict[str, torch.Tensor]], objects: dict, meta: dict) -> None:
         with atomic_path(self.directory) as temporary:
             temporary.mkdir()
-            save_file(cpu_copy(model.state_dict()), temporary / "model.safetensors")
-            save_file(best, temporary / "best.safetensors")
-            torch.save({"optimizer": optimizer.state_dict(), "torch_rng": torch.get_rng_state()}, temporary / "optimizer.pt")
-            meta = {"fingerprint": self.fingerprint, "numpy_rng": rng.bit_generator.state, **asdict(state)}
-            (temporary / "state.json").write_text(json.dumps(meta))
+            for name, tensors in weights.items():
+                save_file(cpu_copy(tensors), temporary / f"{name}.safetensors")
+            torch.save(objects, temporary / "objects.pt")
+            (temporary / "state.json").write_text(json.dumps({"fingerprint": self.fingerprint, **meta}))
 
-    def load(self, model: PreTrainedModel, optimizer, rng: np.random.Generator, device: torch.device):
-        """Restore model, optimizer and random states; returns (state, best weights), or None to start afresh."""
+    def load(self, weight_names: tuple[str, ...]) -> tuple[dict[str, dict[str, torch.Tensor]], dict, dict] | None:
+        """(weights on the CPU, objects, meta) of the last saved epoch, or None to start afresh."""
         meta_path = self.directory / "state.json"
         if not meta_path.is_file():
             return None
@@ -308,13 +311,9 @@ class Checkpointing:
         if meta.pop("fingerprint") != self.fingerprint:
             logger.info("ignoring saved state in %s: it belongs to other inputs or settings", self.directory)
             return None
-        model.load_state_dict(load_file(self.directory / "model.safetensors", device=str(device)))
-        saved = torch.load(self.directory / "optimizer.pt", map_location=device, weights_only=True)
-        optimizer.load_state_dict(saved["optimizer"])
-        torch.set_rng_state(saved["torch_rng"].cpu())
-        rng.bit_generator.state = meta.pop("numpy_rng")
-        meta["history"] = [EpochRecord(**record) for record in meta["history"]]
-        return LoopState(**meta), load_file(self.directory / "best.safetensors")
+        weights = {name: load_file(self.directory / f"{name}.safetensors") for name in weight_names}
+        objects = torch.load(self.directory / "objects.pt", map_location="cpu", weights_only=True)
+        return weights, objects, meta
 
     def remove(self) -> None:
         shutil.rmtree(self.directory, ignore_errors=True)
@@ -400,9 +399,16 @@ def train(
     valid_truth = encoding.metric_targets(valid_fold.targets)
     rng = np.random.default_rng(seed)
     maximise_metric = HIGHER_IS_BETTER[encoding.task_type]
-    resumed = checkpointing.load(model, optimizer, rng, device)
-    state, best_state = resumed if resumed else (LoopState(), cpu_copy(model.state_dict()))
+    state, best_state = LoopState(), cpu_copy(model.state_dict())
+    resumed = checkpointing.load(("model", "best"))
     if resumed:
+        weights, objects, meta = resumed
+        model.load_state_dict(weights["model"])
+        best_state = weights["best"]
+        optimizer.load_state_dict(objects["optimizer"])
+        torch.set_rng_state(objects["torch_rng"])
+        rng.bit_generator.state = meta.pop("numpy_rng")
+        state = LoopState(**{**meta, "history": [EpochRecord(**record) for record in meta["history"]]})
         logger.info("resuming after epoch %d from %s", state.epoch, checkpointing.directory)
     while not state.stopped(params):
         epoch = state.epoch + 1
@@ -423,7 +429,11 @@ def train(
             best_state = cpu_copy(model.state_dict())
         state.epoch = epoch
         state.history.append(record)
-        checkpointing.save(model, best_state, optimizer, rng, state)
+        checkpointing.save(
+            {"model": model.state_dict(), "best": best_state},
+            {"optimizer": optimizer.state_dict(), "torch_rng": torch.get_rng_state()},
+            {"numpy_rng": rng.bit_generator.state, **asdict(state)},
+        )
         logger.info(
             "epoch %d/%d train_loss %.4f valid_loss %.4f valid_metric %.4f best %.4f @ epoch %d (%.1f s)",
             epoch, params.max_epochs, record.train_loss, valid_loss, valid_metric, state.best_score, state.best_epoch,
@@ -434,18 +444,6 @@ def train(
     model.load_state_dict(best_state)
     logger.info("restored epoch %d (%s %.4f)", state.best_epoch, state.monitored, state.best_score)
     return state
-
-
-def load_fold_tables(molecules_csv: Path, split_csv: Path) -> pd.DataFrame:
-    molecules = read_csv(molecules_csv, dtype={"mol_id": str})
-    assignment = read_csv(split_csv, dtype={"mol_id": str})
-    if len(assignment) != len(molecules) or not (assignment["mol_id"].to_numpy() == molecules["mol_id"].to_numpy()).all():
-        raise InputError(f"{split_csv}: its mol_ids do not match {molecules_csv}; rerun the split")
-    molecules["fold"] = assignment["fold"].to_numpy()
-    for fold in FOLDS:
-        if not (molecules["fold"] == fold).any():
-            raise InputError(f"{split_csv}: the {fold} fold is empty")
-    return molecules
 
 
 def prediction_table(encoding: LabelEncoding, molecules: pd.DataFrame, fold: str, predictions: np.ndarray) -> pd.DataFrame:

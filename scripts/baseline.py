@@ -1,0 +1,18 @@
+"""Adapter: train one fingerprint baseline on one task, split and seed; write its predictions."""
+
+from chemlm.baselines import train_baseline
+from chemlm.logs import step_log
+from chemlm.tasks import TaskSpec
+
+with step_log(snakemake.log[0]):
+    train_baseline(
+        molecules_csv=snakemake.input.molecules,
+        split_csv=snakemake.input.split,
+        fingerprints_npz=snakemake.input.fingerprints,
+        task=TaskSpec.from_config(snakemake.wildcards.task, snakemake.params.task),
+        baseline=snakemake.wildcards.baseline,
+        seed=int(snakemake.wildcards.seed),
+        trees=snakemake.params.trees,
+        threads=snakemake.threads,
+        predictions_csv=snakemake.output[0],
+    )

@@ -1,0 +1,7 @@
+"""Adapter: ECFP4 fingerprints of a task's molecules for the fingerprint baselines."""
+
+from chemlm.fingerprints import write_ecfp4
+from chemlm.logs import step_log
+
+with step_log(snakemake.log[0]):
+    write_ecfp4(snakemake.input[0], snakemake.output[0])

@@ -1,0 +1,24 @@
+"""Adapter: pre-train one model (MLM or MTR) on the corpus."""
+
+from pathlib import Path
+
+import torch
+
+from chemlm.config import PretrainSpec
+from chemlm.logs import step_log
+from chemlm.models.pretraining import pretrain
+
+with step_log(snakemake.log[0]):
+    torch.set_num_threads(snakemake.threads)
+    pretrain(
+        smiles_csv=snakemake.input.smiles,
+        descriptors_npz=snakemake.input.get("descriptors"),
+        architecture_dir=snakemake.input.architecture,
+        spec=PretrainSpec.from_config(snakemake.wildcards.pretrained, snakemake.params.entry),
+        seed=snakemake.params.seed,
+        model_dir=snakemake.output.model,
+        history_csv=snakemake.output.history,
+        run_json=snakemake.output.run,
+        # not an output, so Snakemake keeps it when a job is killed: the rerun resumes from it
+        state_dir=Path(snakemake.output.run).parent / "resume-state",
+    )

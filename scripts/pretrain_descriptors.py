@@ -1,0 +1,10 @@
+"""Adapter: RDKit descriptor targets of the pre-training corpus for MTR, normalised with the training part's mean and sd."""
+
+from chemlm.descriptors import corpus_descriptor_targets, write_targets
+from chemlm.io import write_json
+from chemlm.logs import step_log
+
+with step_log(snakemake.log[0]):
+    targets = corpus_descriptor_targets(snakemake.input.smiles, snakemake.input.names, workers=snakemake.threads)
+    write_json(targets.qc, snakemake.output.qc)
+    write_targets(targets, snakemake.output.targets)

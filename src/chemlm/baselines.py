@@ -1,0 +1,144 @@
+"""Fingerprint baselines on the transformers' splits and seeds: ECFP4 with a random forest or a linear model.
+
+Predictions are written in exactly the fine-tuning format (docs/design.md, item 5), so that evaluation,
+the summary and the report treat a baseline like any fine-tuned checkpoint. Multi-class tasks get one
+native multi-class model; multi-label and multi-output regression tasks one model per label, trained on
+the molecules where that label is present. Only scikit-learn: no rdkit (fingerprints come from a file),
+no torch.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+from sklearn.base import BaseEstimator
+from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
+from sklearn.linear_model import LogisticRegression, Ridge
+
+from chemlm.config import BASELINES
+from chemlm.folds import load_fold_tables
+from chemlm.io import InputError, write_csv
+from chemlm.tasks import TaskSpec, TaskType, label_header, prediction_header
+
+logger = logging.getLogger(__name__)
+
+PREDICTED_FOLDS = ("valid", "test")
+LOGREG_MAX_ITER = 10_000
+
+
+def read_fingerprints(path: Path, mol_ids: np.ndarray) -> np.ndarray:
+    """ECFP4 bits (n, 2048) as uint8 0/1 of `mol_ids`, which must be the file's molecules in its order."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            file_ids, packed, n_bits = data["mol_id"].astype(str), data["bits"], int(data["n_bits"])
+    except (OSError, KeyError, ValueError) as error:
+        raise InputError(f"{path}: not a fingerprints file ({error})") from None
+    if len(file_ids) != len(mol_ids) or not (file_ids == np.asarray(mol_ids, dtype=str)).all():
+        raise InputError(f"{path}: its mol_ids do not match molecules.csv; rerun the fingerprints")
+    return np.unpackbits(packed, axis=1, count=n_bits)
+
+
+def make_model(baseline: str, task_type: TaskType, seed: int, trees: int, threads: int) -> BaseEstimator:
+    """An unfitted scikit-learn model; classifiers weight classes by inverse frequency, like fine-tuning."""
+    classification = task_type.is_classification
+    if baseline == "ecfp4_rf":
+        if classification:
+            return RandomForestClassifier(n_estimators=trees, n_jobs=threads, random_state=seed, class_weight="balanced")
+        return RandomForestRegressor(n_estimators=trees, n_jobs=threads, random_state=seed)
+    if baseline == "ecfp4_logreg":
+        return LogisticRegression(max_iter=LOGREG_MAX_ITER, class_weight="balanced") if classification else Ridge()
+    raise InputError(f"baseline '{baseline}': expected one of {', '.join(BASELINES)}")
+
+
+def features(bits: np.ndarray, baseline: str) -> np.ndarray | sparse.csr_matrix:
+    """Trees take dense float32 bits; linear models a sparse matrix (about 2 % of ECFP4 bits are set)."""
+    if baseline == "ecfp4_logreg":
+        return sparse.csr_matrix(bits, dtype=np.float64)
+    return bits.astype(np.float32)
+
+
+def class_probabilities(
+    model: BaseEstimator, x_train, y_train: np.ndarray, x_predict, classes: list, context: str
+) -> np.ndarray:
+    """Probabilities (n, classes) in the order of `classes`; a class absent from training gets 0.
+
+    With one class in training there is nothing to learn: that class gets probability 1 (and a warning).
+    """
+    probabilities = np.zeros((x_predict.shape[0], len(classes)))
+    column = {name: position for position, name in enumerate(classes)}
+    present = np.unique(y_train)
+    if len(present) == 1:
+        logger.warning("%s: only class %s in the training fold; predicting it with probability 1", context, present[0])
+        probabilities[:, column[present[0]]] = 1.0
+        return probabilities
+    model.fit(x_train, y_train)
+    probabilities[:, [column[name] for name in model.classes_]] = model.predict_proba(x_predict)
+    return probabilities
+
+
+def predict(
+    baseline: str, task: TaskSpec, molecules: pd.DataFrame, bits: np.ndarray, seed: int, trees: int, threads: int
+) -> tuple[list[str], np.ndarray]:
+    """Prediction columns and values (valid and test rows, in molecules order) of a baseline trained on the train fold."""
+    x = features(bits, baseline)
+    train = (molecules["fold"] == "train").to_numpy()
+    predicted = molecules["fold"].isin(PREDICTED_FOLDS).to_numpy()
+
+    def model() -> BaseEstimator:
+        return make_model(baseline, task.type, seed, trees, threads)
+
+    if task.type is TaskType.MULTICLASS:
+        label = task.label_columns[0]
+        # Class names and their order as fine-tuning has them (LabelEncoding.fit).
+        classes = sorted(molecules[label].dropna().astype(str).unique())
+        rows = train & molecules[label].notna().to_numpy()
+        y = molecules.loc[rows, label].astype(str).to_numpy()
+        values = class_probabilities(model(), x[rows], y, x[predicted], classes, f"label '{label}'")
+        return [prediction_header(name) for name in classes], values
+    columns = []
+    for label in task.label_columns:
+        rows = train & molecules[label].notna().to_numpy()
+        y = molecules.loc[rows, label].to_numpy(dtype=float)
+        if task.type is TaskType.REGRESSION:
+            columns.append(model().fit(x[rows], y).predict(x[predicted]))
+        else:
+            probabilities = class_probabilities(model(), x[rows], y.astype(int), x[predicted], [0, 1], f"label '{label}'")
+            columns.append(probabilities[:, 1])
+    return [prediction_header(label) for label in task.label_columns], np.column_stack(columns)
+
+
+def train_baseline(
+    molecules_csv: Path,
+    split_csv: Path,
+    fingerprints_npz: Path,
+    task: TaskSpec,
+    baseline: str,
+    seed: int,
+    trees: int,
+    threads: int,
+    predictions_csv: Path,
+) -> pd.DataFrame:
+    """Train `baseline` on the train fold and write its valid and test predictions (docs/design.md, item 5)."""
+    started = time.perf_counter()
+    molecules = load_fold_tables(Path(molecules_csv), Path(split_csv))
+    bits = read_fingerprints(Path(fingerprints_npz), molecules["mol_id"].to_numpy())
+    columns, values = predict(baseline, task, molecules, bits, seed, trees, threads)
+    rows = molecules[molecules["fold"].isin(PREDICTED_FOLDS)]
+    table = pd.DataFrame({"mol_id": rows["mol_id"].to_numpy(), "fold": rows["fold"].to_numpy()})
+    for label in task.label_columns:
+        table[label_header(label)] = rows[label].to_numpy()
+    for column, column_values in zip(columns, values.T):
+        table[column] = column_values
+    # valid rows first, then test, as fine-tuning writes them
+    table = table.sort_values("fold", key=lambda fold: fold.map(PREDICTED_FOLDS.index), kind="stable").reset_index(drop=True)
+    write_csv(table, predictions_csv)
+    logger.info(
+        "task '%s', baseline '%s', seed %d: trained on %d molecules, predicted %d (%.1f s)",
+        task.name, baseline, seed, int((molecules["fold"] == "train").sum()), len(table), time.perf_counter() - started,
+    )
+    return table

@@ -1,0 +1,174 @@
+"""The pre-training corpus: SMILES lines -> unique canonical molecules, downstream test molecules removed, a held-out part.
+
+Every line ends up counted: invalid, duplicate, in a downstream test fold, left out by `max_molecules`, or kept.
+Formats are those of docs/design.md (pre-training files).
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import math
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import pandas as pd
+from rdkit import Chem, rdBase
+
+from chemlm.folds import load_fold_tables
+from chemlm.io import InputError, is_gzip
+
+logger = logging.getLogger(__name__)
+
+INVALID_EXAMPLES = 20
+MAX_CHUNK = 5000  # molecules per task sent to a worker process
+
+Item = TypeVar("Item")
+Result = TypeVar("Result")
+
+
+@dataclass(frozen=True)
+class CorpusSettings:
+    """Config `pretrain` keys that decide which molecules pre-training sees (shared by all pre-trained models)."""
+
+    remove_test_overlap: bool
+    holdout_fraction: float
+    max_molecules: int  # 0: all
+    seed: int
+    isomeric_smiles: bool
+
+    @classmethod
+    def from_config(cls, pretrain: dict, isomeric_smiles: bool) -> CorpusSettings:
+        return cls(
+            remove_test_overlap=bool(pretrain["remove_test_overlap"]),
+            holdout_fraction=float(pretrain["holdout_fraction"]),
+            max_molecules=int(pretrain["max_molecules"]),
+            seed=int(pretrain["seed"]),
+            isomeric_smiles=bool(isomeric_smiles),
+        )
+
+
+@dataclass
+class PreparedCorpus:
+    table: pd.DataFrame  # smiles (canonical), fold (train | holdout)
+    qc: dict[str, Any]
+
+
+def map_in_chunks(function: Callable[[list[Item]], list[Result]], items: Sequence[Item], workers: int) -> list[Result]:
+    """`function` over chunks of `items` in `workers` processes; results in input order."""
+    size = max(1, min(MAX_CHUNK, math.ceil(len(items) / max(workers, 1))))
+    chunks = [list(items[start : start + size]) for start in range(0, len(items), size)]
+    if workers <= 1 or len(chunks) <= 1:
+        return [result for chunk in chunks for result in function(chunk)]
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        return [result for chunk_results in pool.map(function, chunks) for result in chunk_results]
+
+
+def read_smiles_lines(path: str | Path) -> tuple[list[str], int]:
+    """The first field of each non-blank line of a plain or gzipped text file, and the number of blank lines."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: file not found")
+    opener = gzip.open if is_gzip(path) else open
+    try:
+        with opener(path, "rt", encoding="utf-8") as handle:
+            fields = [line.split(maxsplit=1) for line in handle]
+    except (UnicodeDecodeError, EOFError, gzip.BadGzipFile) as error:
+        raise InputError(f"{path}: not a readable SMILES file ({type(error).__name__})") from None
+    smiles = [parts[0] for parts in fields if parts]
+    if not smiles:
+        raise InputError(f"{path}: no SMILES in it")
+    return smiles, len(fields) - len(smiles)
+
+
+def canonical_chunk(smiles: list[str], isomeric: bool) -> list[str | None]:
+    """Canonical SMILES with the RDKit calls of chemlm.featurize.parse_smiles (so they match task molecules); None if invalid."""
+    canonical: list[str | None] = []
+    with rdBase.BlockLogs():
+        for text in smiles:
+            mol = Chem.MolFromSmiles(text)
+            canonical.append(None if mol is None else Chem.MolToSmiles(mol, isomericSmiles=isomeric))
+    return canonical
+
+
+def canonicalise(smiles: Sequence[str], isomeric: bool, workers: int = 1) -> list[str | None]:
+    return map_in_chunks(partial(canonical_chunk, isomeric=isomeric), smiles, workers)
+
+
+def downstream_test_smiles(fold_files: Sequence[tuple[str | Path, str | Path]]) -> set[str]:
+    """Canonical SMILES of every molecule in the test fold of the given (molecules.csv, split file) pairs."""
+    test: set[str] = set()
+    for molecules_csv, split_csv in fold_files:
+        table = load_fold_tables(Path(molecules_csv), Path(split_csv))
+        test.update(table.loc[table["fold"] == "test", "smiles"])
+    return test
+
+
+def holdout_mask(count: int, fraction: float, rng: np.random.Generator) -> np.ndarray:
+    size = int(round(count * fraction))
+    if size < 1 or size >= count:
+        raise InputError(
+            f"pretrain: a holdout_fraction of {fraction} of {count} molecules leaves an empty training or held-out part"
+        )
+    mask = np.zeros(count, dtype=bool)
+    mask[rng.choice(count, size=size, replace=False)] = True
+    return mask
+
+
+def prepare_corpus(
+    smiles: Sequence[str], test_smiles: set[str], settings: CorpusSettings, blank_lines: int = 0, workers: int = 1
+) -> PreparedCorpus:
+    """Canonicalise, drop invalid and duplicate SMILES, remove downstream test molecules, sample, split off the holdout."""
+    canonical = canonicalise(smiles, settings.isomeric_smiles, workers)
+    invalid = [text for text, form in zip(smiles, canonical) if form is None]
+    unique = list(dict.fromkeys(form for form in canonical if form is not None))
+    duplicates = len(smiles) - len(invalid) - len(unique)
+    if settings.remove_test_overlap:
+        kept = [form for form in unique if form not in test_smiles]
+    else:
+        kept = unique
+    overlap = len(unique) - len(kept)
+    rng = np.random.default_rng(settings.seed)
+    if settings.max_molecules and len(kept) > settings.max_molecules:
+        chosen = np.sort(rng.choice(len(kept), size=settings.max_molecules, replace=False))
+        kept = [kept[index] for index in chosen]
+    left_out = len(unique) - overlap - len(kept)
+    holdout = holdout_mask(len(kept), settings.holdout_fraction, rng)
+    table = pd.DataFrame({"smiles": kept, "fold": np.where(holdout, "holdout", "train")})
+    qc = {
+        "lines": len(smiles) + blank_lines,
+        "blank_lines": blank_lines,
+        "invalid": len(invalid),
+        "duplicates": duplicates,
+        "downstream_test_molecules": len(test_smiles) if settings.remove_test_overlap else None,
+        "test_overlap_removed": overlap if settings.remove_test_overlap else None,
+        "left_out_by_max_molecules": left_out,
+        "molecules": len(kept),
+        "train": int((~holdout).sum()),
+        "holdout": int(holdout.sum()),
+        "invalid_examples": invalid[:INVALID_EXAMPLES],
+    }
+    logger.info(
+        "corpus: %d lines, %d invalid, %d duplicates, %s removed as downstream test molecules, %d left out by "
+        "max_molecules: %d molecules (train %d, holdout %d)",
+        qc["lines"], len(invalid), duplicates, overlap if settings.remove_test_overlap else "none (not asked)",
+        left_out, len(kept), qc["train"], qc["holdout"],
+    )
+    return PreparedCorpus(table, qc)
+
+
+def build_corpus(
+    corpus_path: str | Path,
+    fold_files: Sequence[tuple[str | Path, str | Path]],
+    settings: CorpusSettings,
+    workers: int = 1,
+) -> PreparedCorpus:
+    """The corpus file -> the molecules pre-training uses; `fold_files` are every task's (molecules, split) pairs."""
+    smiles, blank_lines = read_smiles_lines(corpus_path)
+    test_smiles = downstream_test_smiles(fold_files) if settings.remove_test_overlap else set()
+    return prepare_corpus(smiles, test_smiles, settings, blank_lines, workers)

@@ -1,0 +1,471 @@
+"""The report's sections, one function each, built from the result files. A section whose inputs are absent
+says so instead of failing."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from chemlm.io import read_csv
+from chemlm.report.results import (
+    CURVES_FIGURE,
+    LEARNING_FIGURE,
+    ReportSettings,
+    Stat,
+    StudyResults,
+    higher_is_better,
+    metric_label,
+    read_json_file,
+    seed_of,
+)
+from chemlm.report.tables import (
+    MISSING,
+    Table,
+    bullet_list,
+    details,
+    heading,
+    note,
+    number,
+    paragraph,
+    png_figure,
+)
+from chemlm.splits import BALANCE
+from chemlm.tasks import TaskSpec, TaskType
+
+EXAMPLE_ROWS = 20
+CONFIDENCE = 0.95
+
+
+@dataclass(frozen=True)
+class Section:
+    anchor: str
+    title: str
+    body: str
+
+
+# ---------------------------------------------------------------------------------------------------
+# Overview: task x model, the published references, and what the numbers say
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of the overview: a task, a split and the metric it is judged by."""
+
+    task: str
+    split: str
+    metric: str
+
+    def header(self) -> str:
+        arrow = "↑" if higher_is_better(self.metric) else "↓"
+        return f"{self.task} · {self.split} · {metric_label(self.metric)} {arrow}"
+
+
+def overview_columns(results: StudyResults, settings: ReportSettings) -> list[Column]:
+    return [
+        Column(task, split, results.metric_for(task, settings.metric))
+        for task in results.tasks
+        for split in results.splits
+        if results.models(task, split)
+    ]
+
+
+def is_published_column(column: Column, settings: ReportSettings) -> bool:
+    return (column.task, column.split, column.metric) == (settings.published_task, settings.published_split, settings.metric)
+
+
+def best_of(stats_by_model: dict[str, Stat], metric: str) -> str | None:
+    if not stats_by_model:
+        return None
+    choose = max if higher_is_better(metric) else min
+    return choose(stats_by_model, key=lambda model: stats_by_model[model].mean)
+
+
+def column_stats(results: StudyResults, column: Column) -> dict[str, Stat]:
+    found = {model: results.stat(column.task, model, column.split, column.metric) for model in results.models(column.task, column.split)}
+    return {model: stat for model, stat in found.items() if stat is not None}
+
+
+def overview_table(results: StudyResults, settings: ReportSettings) -> Table:
+    """Mean ± sd over seeds per model and column, the best per column in bold, published single runs as
+    reference rows."""
+    columns = overview_columns(results, settings)
+    models = results.models()
+    rows, bold, row_classes = [], set(), []
+    for column_index, column in enumerate(columns, start=2):
+        found = column_stats(results, column)
+        best = best_of(found, column.metric)
+        if best is not None:  # ties are all bold
+            bold |= {
+                (models.index(model), column_index)
+                for model, stat in found.items()
+                if compared(stat.mean, found[best].mean, column.metric) == "level with"
+            }
+    for model in models:
+        stats_by_column = [results.stat(column.task, model, column.split, column.metric) for column in columns]
+        kind = "baseline" if results.is_baseline(model) else "fine-tuned"
+        rows.append([model, kind, *(stat.text() if stat else MISSING for stat in stats_by_column)])
+        row_classes.append("baseline" if results.is_baseline(model) else "")
+    for name, value in settings.published.items():
+        reference = [f"{value:.3f}" if is_published_column(column, settings) else MISSING for column in columns]
+        rows.append([f"{name} (published)", "single run, reference", *reference])
+        row_classes.append("reference")
+    return Table(["model", "kind", *(column.header() for column in columns)], rows, frozenset(bold), row_classes, "overview")
+
+
+def compared(first: float, second: float, metric: str) -> str:
+    """'better than', 'worse than' or 'level with' (equal to three decimals): `first` against `second`."""
+    if math.isclose(first, second, abs_tol=5e-4):
+        return "level with"
+    return "better than" if (first > second) == higher_is_better(metric) else "worse than"
+
+
+def column_statements(results: StudyResults, column: Column) -> list[str]:
+    """How the best baseline and the best fine-tuned transformer of one column compare."""
+    found = column_stats(results, column)
+    transformers = {model: stat for model, stat in found.items() if not results.is_baseline(model)}
+    baselines = {model: stat for model, stat in found.items() if results.is_baseline(model)}
+    best_transformer, best_baseline = best_of(transformers, column.metric), best_of(baselines, column.metric)
+    where = f"{column.task} / {column.split} ({metric_label(column.metric)})"
+    if best_transformer and best_baseline:
+        transformer, baseline = transformers[best_transformer], baselines[best_baseline]
+        return [
+            f"{where}: the best baseline, {best_baseline} ({baseline.inline()}), is "
+            f"{compared(baseline.mean, transformer.mean, column.metric)} the best fine-tuned transformer, "
+            f"{best_transformer} ({transformer.inline()}); difference {baseline.mean - transformer.mean:+.3f}."
+        ]
+    best = best_transformer or best_baseline
+    if best is None:
+        return [f"{where}: no results."]
+    other = "baseline" if best_transformer else "fine-tuned transformer"
+    return [f"{where}: best model {best} ({found[best].inline()}); no {other} results to compare with."]
+
+
+def published_statements(results: StudyResults, settings: ReportSettings) -> list[str]:
+    """Our seeds against the published single runs, on the published task, split and metric."""
+    if not settings.published:
+        return []
+    column = Column(settings.published_task, settings.published_split, settings.metric)
+    references = ", ".join(f"{name} {value:.3f}" for name, value in settings.published.items())
+    found = column_stats(results, column) if settings.published_task in results.tasks else {}
+    if not found:
+        return [f"Published single runs ({settings.published_task} / {settings.published_split}, "
+                f"{metric_label(settings.metric)}: {references}) have no matching results here."]
+    statements = []
+    for name, value in settings.published.items():
+        stat = found.get(name)
+        if stat is None:
+            statements.append(f"{name} (published {value:.3f}) was not run here.")
+            continue
+        spread = ""
+        if stat.n > 1 and not math.isnan(stat.sd):
+            spread = "; within one sd of our seeds" if abs(stat.mean - value) <= stat.sd else "; more than one sd of our seeds away"
+        statements.append(f"{name}: {stat.inline()} here against {value:.3f} published (single run), difference {stat.mean - value:+.3f}{spread}.")
+    choose = max if higher_is_better(settings.metric) else min
+    best_name = choose(settings.published, key=lambda name: settings.published[name])
+    best_value = settings.published[best_name]
+    beating = [model for model, stat in found.items() if compared(stat.mean, best_value, settings.metric) == "better than"]
+    if beating:
+        statements.append(
+            f"Models here that score better than the best published run ({best_name} {best_value:.3f}): "
+            + ", ".join(f"{model} ({found[model].mean:.3f})" for model in beating) + "."
+        )
+    else:
+        statements.append(f"No model here scores better than the best published run ({best_name} {best_value:.3f}).")
+    return statements
+
+
+def comparison_statements(results: StudyResults, settings: ReportSettings) -> list[str]:
+    statements = published_statements(results, settings)
+    for column in overview_columns(results, settings):
+        statements += column_statements(results, column)
+    return statements
+
+
+def overview_section(results: StudyResults, settings: ReportSettings) -> Section:
+    table = overview_table(results, settings)
+    body = (
+        paragraph("Test-fold metric per task and split: mean ± sample sd over seeds (n = seeds); the best mean of each "
+                  "column in bold. Published values are single runs, shown for reference.")
+        + table.html()
+        + heading("How the numbers compare")
+        + bullet_list(comparison_statements(results, settings))
+        + details("All test metrics (mean ± sd over seeds)", all_metrics_tables(results))
+    )
+    return Section("overview", "Overview", body)
+
+
+def all_metrics_tables(results: StudyResults) -> str:
+    """Every summary metric except per-label and per-class ones, per task and split."""
+    parts = []
+    for task in results.tasks:
+        for split in results.splits:
+            rows = results.summary[(results.summary["task"] == task) & (results.summary["split"] == split)]
+            rows = rows[~rows["metric"].str.contains(r"\[", regex=True)]
+            if rows.empty:
+                continue
+            metrics = list(dict.fromkeys(rows["metric"]))
+            models = results.models(task, split)
+            cells = [
+                [model, *(stat.text() if (stat := results.stat(task, model, split, metric)) else MISSING for metric in metrics)]
+                for model in models
+            ]
+            parts.append(heading(f"{task} / {split}", 4) + Table(["model", *metrics], cells).html())
+    return "".join(parts)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Paired comparison of two checkpoints, seed by seed
+
+
+@dataclass(frozen=True)
+class PairedComparison:
+    """`first` against `second` on the seeds both ran; the difference is first − second."""
+
+    task: str
+    split: str
+    metric: str
+    first: str
+    second: str
+    seeds: tuple[int, ...]
+    first_values: tuple[float, ...]
+    second_values: tuple[float, ...]
+
+    @property
+    def differences(self) -> np.ndarray:
+        return np.array(self.first_values) - np.array(self.second_values)
+
+    @property
+    def mean(self) -> float:
+        return float(self.differences.mean())
+
+    @property
+    def sd(self) -> float:
+        return float(self.differences.std(ddof=1)) if len(self.seeds) > 1 else math.nan
+
+    def interval(self) -> tuple[float, float] | None:
+        """The t interval of the mean difference; None with fewer than two seeds."""
+        n = len(self.seeds)
+        if n < 2:
+            return None
+        half_width = float(stats.t.ppf(0.5 + CONFIDENCE / 2, n - 1)) * self.sd / math.sqrt(n)
+        return self.mean - half_width, self.mean + half_width
+
+    def first_wins(self) -> int:
+        return int(np.sum(self.differences > 0 if higher_is_better(self.metric) else self.differences < 0))
+
+    def verdict(self) -> str:
+        n = len(self.seeds)
+        label = metric_label(self.metric)
+        text = (f"{self.first} − {self.second} ({label}): mean {self.mean:+.3f}"
+                + (f", sd {self.sd:.3f}" if n > 1 else "")
+                + f" over {n} seed{'s' if n > 1 else ''}; {self.first} better in {self.first_wins()} of {n}.")
+        interval = self.interval()
+        if interval is None:
+            return text + " One seed gives no spread to judge the difference by."
+        low, high = interval
+        text += f" {CONFIDENCE:.0%} t interval of the mean difference [{low:+.3f}, {high:+.3f}]"
+        if low <= 0 <= high:
+            return text + ": it includes 0, so these seeds show no clear difference."
+        better = self.first if (self.mean > 0) == higher_is_better(self.metric) else self.second
+        return text + f": it excludes 0, so {better} does better here."
+
+    def table(self) -> Table:
+        rows = [
+            [str(seed), f"{first:.3f}", f"{second:.3f}", f"{first - second:+.3f}"]
+            for seed, first, second in zip(self.seeds, self.first_values, self.second_values)
+        ]
+        return Table(["seed", self.first, self.second, f"{self.first} − {self.second}"], rows)
+
+
+def paired_comparisons(results: StudyResults, settings: ReportSettings) -> list[PairedComparison]:
+    if settings.paired is None:
+        return []
+    first, second = settings.paired
+    comparisons = []
+    for column in overview_columns(results, settings):
+        first_values = results.seed_values(column.task, first, column.split, column.metric)
+        second_values = results.seed_values(column.task, second, column.split, column.metric)
+        seeds = tuple(sorted(set(first_values) & set(second_values)))
+        if seeds:
+            comparisons.append(PairedComparison(
+                column.task, column.split, column.metric, first, second, seeds,
+                tuple(first_values[seed] for seed in seeds), tuple(second_values[seed] for seed in seeds),
+            ))
+    return comparisons
+
+
+def paired_section(results: StudyResults, settings: ReportSettings) -> Section:
+    title = "Paired comparison"
+    if settings.paired is None:
+        return Section("paired", title, note("No checkpoints to pair (config key report.paired is null)."))
+    first, second = settings.paired
+    comparisons = paired_comparisons(results, settings)
+    if not comparisons:
+        ran = ", ".join(results.transformers)
+        return Section("paired", title, note(f"{first} and {second} did not both run on a common seed here (checkpoints: {ran})."))
+    body = paragraph(f"{first} and {second} fine-tuned on the same splits and seeds; differences per seed, so that "
+                     "what the seeds share (split, test molecules) cancels out.")
+    for comparison in comparisons:
+        body += heading(f"{comparison.task} / {comparison.split}") + comparison.table().html() + paragraph(comparison.verdict())
+    return Section("paired", f"Paired comparison: {first} vs {second}", body)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Figures made by the report_figures rule
+
+
+def figure_section(results: StudyResults, anchor: str, title: str, name: str, caption: Callable[[TaskSpec], str]) -> Section:
+    body = ""
+    for task, spec in results.tasks.items():
+        for split in results.splits:
+            if not results.models(task, split):
+                continue
+            path = results.figure(task, split, name)
+            body += png_figure(path, f"{task} / {split}: {caption(spec)}") if path.is_file() else note(f"{task} / {split}: no figure ({path} is missing).")
+    return Section(anchor, title, body or note("No results to draw."))
+
+
+def curves_caption(task: TaskSpec) -> str:
+    if task.type is TaskType.REGRESSION:
+        return "test-fold predictions against measured values of every model and seed (no ROC for regression)"
+    pooled = {TaskType.MULTILABEL: ", labels pooled", TaskType.MULTICLASS: ", classes one-vs-rest, pooled"}
+    return f"test-fold ROC and precision-recall curves of every model, one faint line per seed{pooled.get(task.type, '')}"
+
+
+def curves_section(results: StudyResults) -> Section:
+    return figure_section(results, "curves", "ROC and precision-recall curves", CURVES_FIGURE, curves_caption)
+
+
+def learning_section(results: StudyResults) -> Section:
+    return figure_section(
+        results, "learning", "Learning curves", LEARNING_FIGURE,
+        lambda task: "training and validation loss and validation metric per epoch of every fine-tuned model and seed",
+    )
+
+
+# ---------------------------------------------------------------------------------------------------
+# Embeddings: projections and how well they separate the classes
+
+
+def change(separation: dict[str, Any], key: str) -> str:
+    """'zero-shot → fine-tuned' value of one separation measure."""
+    before, after = (separation.get(stage, {}).get(key) for stage in ("zeroshot", "finetuned"))
+    if isinstance(before, str) and before == after:
+        return before
+    return f"{number(before)} → {number(after)}"
+
+
+def explained_variance(separation: dict[str, Any]) -> str:
+    variance = separation.get("pca_explained_variance") or {}
+    totals = [f"{sum(values):.1%}" if values else MISSING for values in (variance.get("zeroshot"), variance.get("finetuned"))]
+    return " → ".join(totals)
+
+
+def separation_table(seed_dirs: list[Path]) -> Table:
+    separations = {seed_of(folder): read_json_file(folder / "separation.json") for folder in seed_dirs if (folder / "separation.json").is_file()}
+    keys = list(dict.fromkeys(key for separation in separations.values() for stage in ("zeroshot", "finetuned")
+                              for key in (separation.get(stage) or {})))
+    rows = [[str(seed), *(change(separation, key) for key in keys), explained_variance(separation)] for seed, separation in separations.items()]
+    return Table(["seed", *keys, "PCA variance PC1+PC2"], rows)
+
+
+def embeddings_section(results: StudyResults) -> Section:
+    body = ""
+    for task in results.tasks:
+        for split in results.splits:
+            for model in results.models(task, split):
+                seed_dirs = results.projection_dirs(task, model, split)
+                if not seed_dirs:
+                    continue
+                body += heading(f"{task} / {split} / {model}")
+                body += paragraph("Class separation of the test-fold embeddings, zero-shot (pre-trained) → fine-tuned; "
+                                  "null (—) where undefined.")
+                body += separation_table(seed_dirs).html()
+                first = seed_dirs[0]
+                for image in sorted(first.glob("*.png")):
+                    body += png_figure(image, f"{task} / {split} / {model}, seed {seed_of(first)}: {image.stem}")
+    if not body:
+        body = note("No embedding projections in these results (no results/<task>/projections folders).")
+    return Section("embeddings", "Embeddings", body)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Data quality and splits
+
+
+def describe_balance(balance: dict[str, Any]) -> str:
+    """One fold's (or the whole table's) label balance as a short text."""
+    if "positives" in balance:
+        positives, total = balance["positives"], balance["positives"] + balance["negatives"]
+        text = f"{positives}/{total} positive ({positives / total:.1%})" if total else "no labels"
+    elif "classes" in balance:
+        text = ", ".join(f"{name} {count}" for name, count in balance["classes"].items()) or "no labels"
+    else:
+        text = f"n {balance['n']}, mean {number(balance['mean'])}, sd {number(balance['sd'])}"
+    return text + (f", {balance['missing']} missing" if balance.get("missing") else "")
+
+
+def example_rows(path: Path, what: str) -> str:
+    if not path.is_file():
+        return note(f"{path} is missing.")
+    table = read_csv(path, dtype=str, keep_default_na=False) if path.stat().st_size else pd.DataFrame()
+    if table.empty:
+        return paragraph(f"{what}: none.")
+    shown = table.head(EXAMPLE_ROWS)
+    body = Table(list(shown.columns), shown.astype(str).values.tolist()).html()
+    return details(f"{what}: {len(table)}" + (f" (first {EXAMPLE_ROWS} shown)" if len(table) > EXAMPLE_ROWS else ""), body)
+
+
+def qc_section(results: StudyResults) -> Section:
+    counts: dict[str, dict[str, Any]] = {}
+    body_parts = []
+    for task, spec in results.tasks.items():
+        data_dir = results.data_dir(task)
+        qc_path = data_dir / "qc.json"
+        if not qc_path.is_file():
+            body_parts.append(note(f"{task}: no QC ({qc_path} is missing)."))
+            continue
+        counts[task] = {key: value for key, value in read_json_file(qc_path).items() if key != "invalid_examples"}
+        molecules_path = data_dir / "molecules.csv"
+        balance_rows = []
+        if molecules_path.is_file():
+            molecules = read_csv(molecules_path, dtype={"mol_id": str, "smiles": str})
+            balance_rows = [[label, describe_balance(BALANCE[spec.type](molecules[label]))] for label in spec.label_columns]
+        task_body = heading(f"{task} ({spec.type.value})", 4)
+        task_body += Table(["label", "molecules after QC"], balance_rows).html() if balance_rows else note(f"{molecules_path} is missing.")
+        task_body += example_rows(data_dir / "invalid.csv", "Rows dropped (invalid SMILES, empty, missing or conflicting labels)")
+        task_body += example_rows(data_dir / "duplicates.csv", "Duplicate groups (rows with the same canonical SMILES, merged)")
+        body_parts.append(task_body)
+    keys = list(dict.fromkeys(key for task_counts in counts.values() for key in task_counts))
+    table = Table(["task", *keys], [[task, *(number(task_counts.get(key)) for key in keys)] for task, task_counts in counts.items()])
+    body = (table.html() if counts else "") + heading("Label balance, dropped rows and duplicates") + "".join(body_parts)
+    return Section("qc", "Data quality", body)
+
+
+def split_section(results: StudyResults) -> Section:
+    size_rows, balance_rows = [], []
+    for task in results.tasks:
+        for split in results.splits:
+            for path in results.split_summary_files(task, split):
+                summary = read_json_file(path)
+                sizes, scaffolds = summary["sizes"], summary.get("scaffolds", {})
+                size_rows.append([
+                    task, split, str(seed_of(path)),
+                    *(f"{sizes[fold]} ({summary['fractions'][fold]:.1%})" for fold in ("train", "valid", "test")),
+                    " / ".join(str(scaffolds[fold]) for fold in ("train", "valid", "test")) if scaffolds else MISSING,
+                    number(summary.get("scaffolds_in_several_folds")),
+                ])
+                for label, folds in summary["labels"].items():
+                    balance_rows.append([task, split, str(seed_of(path)), label, *(describe_balance(folds[fold]) for fold in ("train", "valid", "test"))])
+    if not size_rows:
+        return Section("splits", "Splits", note("No split summaries (results/<task>/splits/<split>/seed<seed>.json)."))
+    sizes = Table(["task", "split", "seed", "train", "valid", "test", "scaffolds train / valid / test", "scaffolds in several folds"], size_rows)
+    balance = Table(["task", "split", "seed", "label", "train", "valid", "test"], balance_rows)
+    return Section("splits", "Splits", sizes.html() + heading("Label balance per fold") + balance.html())
