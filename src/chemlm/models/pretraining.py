@@ -7,8 +7,6 @@ The saved folder loads with `AutoModel` (the encoder) and `AutoModelForSequenceC
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import time
 from dataclasses import asdict, dataclass, field
@@ -35,6 +33,7 @@ from chemlm.models.training import (
     autocast,
     collate,
     evaluation_batches,
+    inputs_fingerprint,
     pick_device,
     set_seed,
     tokenize,
@@ -361,15 +360,6 @@ def train(
     return result
 
 
-def run_fingerprint(paths: list[Path], spec: PretrainSpec, seed: int) -> str:
-    """What a saved pre-training state depends on: the inputs' contents and every setting that changes training."""
-    digest = hashlib.sha256()
-    for path in paths:
-        digest.update(path.read_bytes())
-    digest.update(json.dumps({"spec": spec.to_dict(), "seed": seed}, sort_keys=True, default=str).encode())
-    return digest.hexdigest()
-
-
 def load_corpus(smiles_csv: str | Path) -> pd.DataFrame:
     corpus = read_csv(smiles_csv, dtype={"smiles": str, "fold": str}, keep_default_na=False)
     for column in ("smiles", "fold"):
@@ -432,7 +422,7 @@ def pretrain(
         len(train_ids), len(holdout_ids),
     )
     inputs = [Path(smiles_csv), Path(architecture_dir) / "config.json"] + ([Path(descriptors_npz)] if descriptors_npz else [])
-    checkpointing = Checkpointing(Path(state_dir), run_fingerprint(inputs, spec, seed))
+    checkpointing = Checkpointing(Path(state_dir), inputs_fingerprint(inputs, {"spec": spec.to_dict(), "seed": seed}))
     result = train(model, objective, spec, seed, device, checkpointing)
 
     record = {"name": spec.name, "objective": spec.objective, "size": spec.size, "tokenizer": spec.tokenizer, "epochs": spec.epochs}

@@ -529,13 +529,17 @@ def finetune(
     return result
 
 
+def inputs_fingerprint(paths: list[Path], settings: dict) -> str:
+    """What a saved training state depends on: its input files' contents and every setting that changes training."""
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(Path(path).read_bytes())
+    digest.update(json.dumps(settings, sort_keys=True, default=str).encode())
+    return digest.hexdigest()
+
+
 def run_fingerprint(
     molecules_csv: Path, split_csv: Path, task: TaskSpec, checkpoint: CheckpointSpec, params: FinetuneParams, seed: int
 ) -> str:
-    """What a saved training state depends on: the inputs' contents and every setting that changes training."""
-    digest = hashlib.sha256()
-    for path in (molecules_csv, split_csv):
-        digest.update(Path(path).read_bytes())
     settings = {"task": asdict(task), "checkpoint": checkpoint.to_dict(), "params": params.to_dict(), "seed": seed}
-    digest.update(json.dumps(settings, sort_keys=True, default=str).encode())
-    return digest.hexdigest()
+    return inputs_fingerprint([molecules_csv, split_csv], settings)
