@@ -30,18 +30,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
 from chemlm.config import CheckpointSpec, FinetuneParams  # noqa: E402
-from chemlm.models.checkpoints import HeadSpec, load_for_finetuning  # noqa: E402
-from chemlm.models.training import (  # noqa: E402
-    EncodedFold,
-    LoopState,
-    TaskLoss,
-    LabelEncoding,
-    make_optimizer,
-    pick_device,
-    predict_logits,
-    tokenize,
-    train_epoch,
-)
+from chemlm.models.checkpoints import load_for_finetuning  # noqa: E402
+from chemlm.models.batching import tokenize  # noqa: E402
+from chemlm.models.finetuning import EncodedFold, LabelEncoding, TaskObjective, loop_settings, predict_logits  # noqa: E402
+from chemlm.models.loop import LoopState, make_optimizer, make_scheduler, pick_device, train_epoch  # noqa: E402
 from chemlm.tasks import TaskSpec, TaskType  # noqa: E402
 
 DATA = REPO / "bench" / "data"
@@ -86,14 +78,15 @@ def time_ours(train: pd.DataFrame, valid: pd.DataFrame, device: torch.device) ->
     for name, rows in (("train", train), ("valid", valid)):
         ids, _ = tokenize(tokenizer, rows["smiles"].tolist(), STUDY.max_length)
         folds[name] = EncodedFold(rows.index.to_numpy(), ids, encoding.targets(rows))
-    targets = torch.tensor(folds["train"].targets, device=device)
-    loss_fn = TaskLoss(encoding, folds["train"].targets, True, device)
-    optimizer = make_optimizer(model, STUDY, device)
+    objective = TaskObjective(folds, encoding, STUDY, tokenizer.pad_token_id, device)
+    settings = loop_settings(STUDY)
+    optimizer = make_optimizer(model, settings, device)
+    scheduler = make_scheduler(optimizer, settings, total_steps=1)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
     synchronize(device)
     started = time.perf_counter()
-    loss = train_epoch(model, loss_fn, optimizer, folds["train"], targets, STUDY, LoopState(), np.random.default_rng(0), tokenizer.pad_token_id, device, 1)
+    loss = train_epoch(model, objective, optimizer, scheduler, settings, LoopState(), np.random.default_rng(0), device)
     synchronize(device)
     epoch_s = time.perf_counter() - started
     started = time.perf_counter()

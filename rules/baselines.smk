@@ -1,12 +1,12 @@
 rule fingerprints:
     input:
-        "results/{task}/data/molecules.csv",
+        layout.data_file("molecules.csv"),
     output:
-        "results/{task}/data/ecfp4.npz",
+        layout.data_file("ecfp4.npz"),
     log:
-        "logs/fingerprints/{task}.log",
+        layout.log("fingerprints"),
     benchmark:
-        "benchmarks/fingerprints/{task}.tsv"
+        layout.benchmark("fingerprints")
     conda:
         "../envs/chemistry.yaml"
     script:
@@ -15,20 +15,19 @@ rule fingerprints:
 
 rule baseline:
     input:
-        molecules="results/{task}/data/molecules.csv",
-        split="results/{task}/splits/{split}/seed{seed}.csv",
-        fingerprints="results/{task}/data/ecfp4.npz",
+        unpack(fold_inputs),
+        fingerprints=layout.data_file("ecfp4.npz"),
     output:
-        baseline_dir("predictions.csv"),
+        layout.baseline_predictions(),
     log:
-        "logs/baseline/{task}/{baseline}/{split}/seed{seed}.log",
+        layout.log("baseline"),
     benchmark:
-        "benchmarks/baseline/{task}/{baseline}/{split}/seed{seed}.tsv"
+        layout.benchmark("baseline")
     conda:
         "../envs/plotting.yaml"
     threads: 4
     params:
-        task=task_entry,
-        trees=config["baseline_trees"],
+        task=task_of,
+        trees=STUDY.baseline_trees,
     script:
         "../scripts/baseline.py"

@@ -1,71 +1,70 @@
 rule download_dataset:
     output:
-        "resources/datasets/{task}/{filename}",
+        layout.download(),
     log:
-        "logs/download_dataset/{task}/{filename}.log",
+        layout.log("download_dataset"),
     benchmark:
-        "benchmarks/download_dataset/{task}/{filename}.tsv"
+        layout.benchmark("download_dataset")
     conda:
         "../envs/chemistry.yaml"
     params:
-        url=lambda wildcards: task_entry(wildcards)["source"],
-        sha256=lambda wildcards: task_entry(wildcards)["sha256"],
+        task=task_of,
     script:
         "../scripts/download_dataset.py"
 
 
 rule ingest:
     input:
-        task_table_source,
+        task_source,
     output:
-        "results/{task}/data/table.csv",
+        layout.data_file("table.csv"),
     log:
-        "logs/ingest/{task}.log",
+        layout.log("ingest"),
     benchmark:
-        "benchmarks/ingest/{task}.tsv"
+        layout.benchmark("ingest")
     conda:
         "../envs/chemistry.yaml"
     params:
-        task=task_entry,
+        task=task_of,
     script:
         "../scripts/ingest.py"
 
 
 rule featurize:
     input:
-        "results/{task}/data/table.csv",
+        layout.data_file("table.csv"),
     output:
-        molecules="results/{task}/data/molecules.csv",
-        qc="results/{task}/data/qc.json",
-        invalid="results/{task}/data/invalid.csv",
-        duplicates="results/{task}/data/duplicates.csv",
+        molecules=layout.data_file("molecules.csv"),
+        qc=layout.data_file("qc.json"),
+        invalid=layout.data_file("invalid.csv"),
+        duplicates=layout.data_file("duplicates.csv"),
     log:
-        "logs/featurize/{task}.log",
+        layout.log("featurize"),
     benchmark:
-        "benchmarks/featurize/{task}.tsv"
+        layout.benchmark("featurize")
     conda:
         "../envs/chemistry.yaml"
     params:
-        task=task_entry,
-        isomeric_smiles=config["featurize"]["isomeric_smiles"],
+        task=task_of,
+        isomeric_smiles=STUDY.isomeric_smiles,
     script:
         "../scripts/featurize.py"
 
 
 rule split:
     input:
-        "results/{task}/data/molecules.csv",
+        layout.data_file("molecules.csv"),
     output:
-        assignment="results/{task}/splits/{split}/seed{seed}.csv",
-        summary="results/{task}/splits/{split}/seed{seed}.json",
+        assignment=layout.split_file("csv"),
+        summary=layout.split_file("json"),
     log:
-        "logs/split/{task}/{split}/seed{seed}.log",
+        layout.log("split"),
     benchmark:
-        "benchmarks/split/{task}/{split}/seed{seed}.tsv"
+        layout.benchmark("split")
     conda:
         "../envs/chemistry.yaml"
     params:
-        task=task_entry,
-        fractions=config["split"]["fractions"],
+        task=task_of,
+        fractions=list(STUDY.fractions),
     script:
         "../scripts/split.py"

@@ -2,56 +2,69 @@ rule embed:
     input:
         unpack(embed_inputs),
     output:
-        embeddings_dir("{stage}.npz"),
+        layout.embeddings(),
     log:
-        "logs/embed/{task}/{checkpoint}/{split}/seed{seed}/{stage}.log",
+        layout.log("embed"),
     benchmark:
-        "benchmarks/embed/{task}/{checkpoint}/{split}/seed{seed}/{stage}.tsv"
+        layout.benchmark("embed")
     conda:
         "../envs/training.yaml"
     threads: 4
     resources:
         gpu=1,
     params:
-        task=task_entry,
-        checkpoint=checkpoint_entry,
-        pooling=config["embed"]["pooling"],
-        batch_size=config["embed"]["batch_size"],
+        task=task_of,
+        checkpoint=checkpoint_of,
+        pooling=STUDY.pooling,
+        batch_size=STUDY.embed_batch_size,
         max_length=lambda wildcards: finetune_params(wildcards)["max_length"],
     script:
         "../scripts/embed.py"
 
 
+# One job per projection method: adding a method computes it alone, removing one drops it from the report.
 rule project:
     input:
         unpack(projection_inputs),
     output:
-        tables=[projection_dir(f"{method}.csv") for method in PROJECTIONS],
-        figures=[
-            report(
-                projection_dir(f"{method}.png"),
-                caption="../report/projections.rst",
-                category="Embeddings",
-                subcategory="{task}",
-                labels={
-                    "model": "{checkpoint}",
-                    "split": "{split}",
-                    "seed": "{seed}",
-                    "projection": method,
-                },
-            )
-            for method in PROJECTIONS
-        ],
-        separation=projection_dir("separation.json"),
+        table=layout.projection("csv"),
+        figure=report(
+            layout.projection("png"),
+            caption="../report/projections.rst",
+            category="Embeddings",
+            subcategory="{task}",
+            labels={
+                "model": "{checkpoint}",
+                "split": "{split}",
+                "seed": "{seed}",
+                "projection": "{method}",
+            },
+        ),
     log:
-        "logs/project/{task}/{checkpoint}/{split}/seed{seed}.log",
+        layout.log("project"),
     benchmark:
-        "benchmarks/project/{task}/{checkpoint}/{split}/seed{seed}.tsv"
+        layout.benchmark("project")
     conda:
         "../envs/plotting.yaml"
     params:
-        task=task_entry,
-        methods=PROJECTIONS,
-        probe_folds=config["project"]["probe_folds"],
+        task=task_of,
     script:
         "../scripts/project.py"
+
+
+rule separation:
+    input:
+        unpack(separation_inputs),
+    output:
+        layout.separation(),
+    log:
+        layout.log("separation"),
+    benchmark:
+        layout.benchmark("separation")
+    conda:
+        "../envs/plotting.yaml"
+    params:
+        task=task_of,
+        probe_folds=STUDY.probe_folds,
+    script:
+        "../scripts/separation.py"

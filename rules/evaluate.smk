@@ -2,16 +2,16 @@ rule evaluate:
     input:
         model_predictions,
     output:
-        "results/{task}/metrics/{model}/{split}/seed{seed}.json",
+        layout.metrics(),
     log:
-        "logs/evaluate/{task}/{model}/{split}/seed{seed}.log",
+        layout.log("evaluate"),
     benchmark:
-        "benchmarks/evaluate/{task}/{model}/{split}/seed{seed}.tsv"
+        layout.benchmark("evaluate")
     conda:
         "../envs/plotting.yaml"
     params:
-        task=task_entry,
-        bootstrap_samples=config["evaluate"]["bootstrap_samples"],
+        task=task_of,
+        bootstrap_samples=STUDY.bootstrap_samples,
     script:
         "../scripts/evaluate.py"
 
@@ -20,12 +20,12 @@ rule summarize:
     input:
         metrics_files(),
     output:
-        summary="results/summary.csv",
-        per_seed="results/metrics.csv",
+        summary=layout.SUMMARY,
+        per_seed=layout.PER_SEED,
     log:
-        "logs/summarize.log",
+        layout.log("summarize"),
     benchmark:
-        "benchmarks/summarize.tsv"
+        layout.benchmark("summarize")
     conda:
         "../envs/plotting.yaml"
     script:

@@ -1,29 +1,26 @@
 rule finetune:
     input:
-        unpack(
-            lambda wildcards: {
-                "molecules": "results/{task}/data/molecules.csv",
-                "split": "results/{task}/splits/{split}/seed{seed}.csv",
-                "checkpoint_files": checkpoint_files(wildcards),
-            }
-        ),
+        unpack(fold_inputs),
+        checkpoint_files=checkpoint_files,
     output:
-        model=directory(finetune_dir("model")),
-        history=finetune_dir("history.csv"),
-        predictions=finetune_dir("predictions.csv"),
-        run=finetune_dir("run.json"),
+        model=directory(layout.finetune_file("model")),
+        history=layout.finetune_file("history.csv"),
+        predictions=layout.finetune_file("predictions.csv"),
+        run=layout.finetune_file("run.json"),
     log:
-        "logs/finetune/{task}/{checkpoint}/{split}/seed{seed}.log",
+        layout.log("finetune"),
     benchmark:
-        "benchmarks/finetune/{task}/{checkpoint}/{split}/seed{seed}.tsv"
+        layout.benchmark("finetune")
     conda:
         "../envs/training.yaml"
     threads: 4
     resources:
         gpu=1,
     params:
-        task=task_entry,
-        checkpoint=checkpoint_entry,
+        task=task_of,
+        checkpoint=checkpoint_of,
         hyperparameters=finetune_params,
+        # not an output, so Snakemake keeps it when a job is killed: the rerun resumes from it
+        state_dir=layout.finetune_file("resume-state"),
     script:
         "../scripts/finetune.py"

@@ -6,34 +6,33 @@ rule pretrain_corpus:
     input:
         unpack(pretrain_corpus_inputs),
     output:
-        smiles="results/pretrain/corpus/smiles.csv",
-        qc="results/pretrain/corpus/qc.json",
+        smiles=layout.CORPUS_SMILES,
+        qc=layout.CORPUS_QC,
     log:
-        "logs/pretrain/corpus.log",
+        layout.log("pretrain_corpus"),
     benchmark:
-        "benchmarks/pretrain_corpus.tsv"
+        layout.benchmark("pretrain_corpus")
     conda:
         "../envs/chemistry.yaml"
     threads: 4
     params:
         # the corpus settings only: changing a model's training settings does not rebuild the corpus
-        pretrain={key: value for key, value in PRETRAIN.items() if key != "models"},
-        isomeric_smiles=config["featurize"]["isomeric_smiles"],
+        corpus=STUDY.corpus.to_dict() if STUDY.corpus else None,
     script:
         "../scripts/pretrain_corpus.py"
 
 
 rule pretrain_descriptors:
     input:
-        smiles="results/pretrain/corpus/smiles.csv",
+        smiles=layout.CORPUS_SMILES,
         names=MTR_DESCRIPTORS,
     output:
-        targets="results/pretrain/corpus/descriptors.npz",
-        qc="results/pretrain/corpus/descriptors.json",
+        targets=layout.CORPUS_DESCRIPTORS,
+        qc=layout.CORPUS_DESCRIPTORS_QC,
     log:
-        "logs/pretrain/descriptors.log",
+        layout.log("pretrain_descriptors"),
     benchmark:
-        "benchmarks/pretrain_descriptors.tsv"
+        layout.benchmark("pretrain_descriptors")
     conda:
         "../envs/chemistry.yaml"
     threads: 16
@@ -45,24 +44,22 @@ rule pretrain:
     input:
         unpack(pretrain_inputs),
     output:
-        model=directory("results/pretrain/{objective}-{size}/{pretrained}/model"),
-        history="results/pretrain/{objective}-{size}/{pretrained}/history.csv",
-        run="results/pretrain/{objective}-{size}/{pretrained}/run.json",
+        model=directory(layout.pretrain_file("model")),
+        history=layout.pretrain_file("history.csv"),
+        run=layout.pretrain_file("run.json"),
     log:
-        "logs/pretrain/{objective}-{size}/{pretrained}.log",
+        layout.log("pretrain"),
     benchmark:
-        "benchmarks/pretrain/{objective}-{size}/{pretrained}.tsv"
-    wildcard_constraints:
-        objective="mlm|mtr",
-        size="chemberta2|small",
-        pretrained="|".join(PRETRAIN_MODELS),
+        layout.benchmark("pretrain")
     conda:
         "../envs/training.yaml"
     threads: 4
     resources:
         gpu=1,
     params:
-        entry=lambda wildcards: PRETRAIN_MODELS[wildcards.pretrained],
-        seed=PRETRAIN.get("seed"),
+        spec=pretrain_spec,
+        seed=STUDY.corpus.seed if STUDY.corpus else None,
+        # not an output, so Snakemake keeps it when a job is killed: the rerun resumes from it
+        state_dir=layout.pretrain_file("resume-state"),
     script:
         "../scripts/pretrain.py"

@@ -1,34 +1,37 @@
-# The study report, built last: results/report/index.html (self-contained) and summary.md. Its figures are
+# The study report, built last: results/report/index.html (self-contained) and summary.md. Its rules declare every
+# file the report reads as input (chemlm.layout.report_inputs), and the report reads no other. Its figures are
 # wrapped in report() as well, for `snakemake --report report.html`.
 
 
 rule report_figures:
     input:
-        summary="results/summary.csv",
-        per_seed="results/metrics.csv",
+        unpack(report_figure_inputs),
     output:
         curves=report(
-            "results/report/figures/{task}/{split}/test_curves.png",
+            layout.report_figure(figure="test_curves"),
             caption="../report/test_curves.rst",
             category="Test-set curves",
             subcategory="{task}",
             labels={"task": "{task}", "split": "{split}"},
         ),
         learning=report(
-            "results/report/figures/{task}/{split}/learning_curves.png",
+            layout.report_figure(figure="learning_curves"),
             caption="../report/learning_curves.rst",
             category="Learning curves",
             subcategory="{task}",
             labels={"task": "{task}", "split": "{split}"},
         ),
     log:
-        "logs/report_figures/{task}/{split}.log",
+        layout.log("report_figures"),
     benchmark:
-        "benchmarks/report_figures/{task}/{split}.tsv"
+        layout.benchmark("report_figures")
     conda:
         "../envs/plotting.yaml"
     params:
-        config=config,
+        task=task_of,
+        checkpoints=list(STUDY.checkpoints),
+        baselines=list(STUDY.baselines),
+        seeds=list(STUDY.seeds),
     script:
         "../scripts/report_figures.py"
 
@@ -37,17 +40,16 @@ rule report:
     input:
         unpack(report_inputs),
     output:
-        html="results/report/index.html",
-        markdown="results/report/summary.md",
+        html=layout.REPORT_HTML,
+        markdown=layout.REPORT_MARKDOWN,
     log:
-        "logs/report.log",
+        layout.log("report"),
     benchmark:
-        "benchmarks/report.tsv"
+        layout.benchmark("report")
     conda:
         "../envs/plotting.yaml"
     params:
-        config=config,
-        benchmarks="benchmarks",
+        config=STUDY.config,
         repository=workflow.basedir,
     script:
         "../scripts/report.py"

@@ -6,4 +6,5 @@ from chemlm.data.ingest import download
 from chemlm.logs import step_log
 
 with step_log(snakemake.log[0]):
-    download(snakemake.params.url, Path(snakemake.output[0]), snakemake.params.sha256, snakemake.wildcards.task)
+    task = snakemake.params.task
+    download(task["source"], Path(snakemake.output[0]), task["sha256"], snakemake.wildcards.task)

@@ -1,12 +1,10 @@
 """Adapter: fine-tune one checkpoint on one task, split and seed."""
 
-from pathlib import Path
-
 import torch
 
 from chemlm.config import CheckpointSpec, FinetuneParams
 from chemlm.logs import step_log
-from chemlm.models.training import finetune
+from chemlm.models.finetuning import finetune
 from chemlm.tasks import TaskSpec
 
 with step_log(snakemake.log[0]):
@@ -22,6 +20,5 @@ with step_log(snakemake.log[0]):
         history_csv=snakemake.output.history,
         predictions_csv=snakemake.output.predictions,
         run_json=snakemake.output.run,
-        # not an output, so Snakemake keeps it when a job is killed: the rerun resumes from it
-        state_dir=Path(snakemake.output.run).parent / "resume-state",
+        state_dir=snakemake.params.state_dir,
     )

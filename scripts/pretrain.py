@@ -1,7 +1,5 @@
 """Adapter: pre-train one model (MLM or MTR) on the corpus."""
 
-from pathlib import Path
-
 import torch
 
 from chemlm.config import PretrainSpec
@@ -14,11 +12,10 @@ with step_log(snakemake.log[0]):
         smiles_csv=snakemake.input.smiles,
         descriptors_npz=snakemake.input.get("descriptors"),
         architecture_dir=snakemake.input.architecture,
-        spec=PretrainSpec.from_config(snakemake.wildcards.pretrained, snakemake.params.entry),
+        spec=PretrainSpec(**snakemake.params.spec),
         seed=snakemake.params.seed,
         model_dir=snakemake.output.model,
         history_csv=snakemake.output.history,
         run_json=snakemake.output.run,
-        # not an output, so Snakemake keeps it when a job is killed: the rerun resumes from it
-        state_dir=Path(snakemake.output.run).parent / "resume-state",
+        state_dir=snakemake.params.state_dir,
     )

@@ -6,9 +6,7 @@ from chemlm.report.page import write_report
 with step_log(snakemake.log[0]):
     write_report(
         config=snakemake.params.config,
-        summary_csv=snakemake.input.summary,
-        per_seed_csv=snakemake.input.per_seed,
-        benchmarks_dir=snakemake.params.benchmarks,
+        inputs=snakemake.input,
         repository=snakemake.params.repository,
         html_path=snakemake.output.html,
         markdown_path=snakemake.output.markdown,

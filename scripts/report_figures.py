@@ -2,14 +2,16 @@
 
 from chemlm.logs import step_log
 from chemlm.report.figures import write_task_figures
+from chemlm.tasks import TaskSpec
 
 with step_log(snakemake.log[0]):
     write_task_figures(
-        config=snakemake.params.config,
-        summary_csv=snakemake.input.summary,
-        per_seed_csv=snakemake.input.per_seed,
-        task=snakemake.wildcards.task,
+        task=TaskSpec.from_config(snakemake.wildcards.task, snakemake.params.task),
         split=snakemake.wildcards.split,
+        checkpoints=snakemake.params.checkpoints,
+        baselines=snakemake.params.baselines,
+        seeds=snakemake.params.seeds,
+        inputs=snakemake.input,
         curves_png=snakemake.output.curves,
         learning_png=snakemake.output.learning,
     )

@@ -108,3 +108,19 @@ def snakemake(workdir: Path, *args: str, configfile: str = "config.yaml") -> sub
         [*SNAKEMAKE, "--directory", str(workdir), "--configfile", str(workdir / configfile), *SINGLE_THREADED, "--cores", "2", *args],
         capture_output=True, text=True, timeout=600,
     )
+
+
+def simulate_gpu_memory_limit(monkeypatch, molecules: int) -> None:
+    """Make every training forward pass of the RoBERTa encoder over more than `molecules` sequences raise CUDA's
+    out-of-memory error, as a GPU would for too large a batch (fine-tuning and pre-training models both run it)."""
+    import torch
+    from transformers.models.roberta import modeling_roberta
+
+    forward = modeling_roberta.RobertaModel.forward
+
+    def limited(self, input_ids=None, *args, **kwargs):
+        if torch.is_grad_enabled() and input_ids is not None and input_ids.shape[0] > molecules:
+            raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+        return forward(self, input_ids, *args, **kwargs)
+
+    monkeypatch.setattr(modeling_roberta.RobertaModel, "forward", limited)

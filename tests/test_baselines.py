@@ -9,12 +9,12 @@ from rdkit import Chem
 from rdkit.Chem import AllChem
 
 from chemlm.baselines import read_fingerprints, train_baseline
-from chemlm.config import BASELINES, describe_name_clash, load_schema
+from chemlm.config import BASELINES, ConfigError, Study, load_schema
 from chemlm.evaluate import evaluate_predictions
 from chemlm.fingerprints import ecfp4, write_ecfp4
 from chemlm.io import InputError
 from chemlm.metrics import auroc
-from chemlm.models.training import LabelEncoding, prediction_table
+from chemlm.models.finetuning import LabelEncoding, prediction_table
 from chemlm.tasks import TaskSpec, TaskType
 from helpers import DEMO_HIV, demo_molecules, write_fold_files
 
@@ -127,7 +127,8 @@ def test_random_forest_on_the_hiv_sample_beats_chance(tmp_path):
 
 def test_baseline_names_are_the_schemas_and_reserved():
     assert tuple(load_schema()["properties"]["baselines"]["items"]["enum"]) == BASELINES
-    assert describe_name_clash({"checkpoints": {"MLM": {}, "ecfp4_logreg": {}}}) == (
-        "config key 'checkpoints.ecfp4_logreg': the name of a baseline (reserved: ecfp4_rf, ecfp4_logreg)"
-    )
-    assert describe_name_clash({"checkpoints": {"MLM": {}}}) is None
+    task = {"source": "hiv.csv", "smiles_column": "smiles", "label_columns": ["HIV_active"], "type": "binary"}
+    with pytest.raises(ConfigError) as error:
+        Study.from_config({"tasks": {"hiv": task}, "checkpoints": {"MLM": {"source": "a/b"}, "ecfp4_logreg": {"source": "a/c"}}})
+    assert str(error.value) == "config key 'checkpoints.ecfp4_logreg': the name of a baseline (reserved: ecfp4_rf, ecfp4_logreg)"
+    assert Study.from_config({"tasks": {"hiv": task}, "checkpoints": {"MLM": {"source": "a/b"}}}).baselines == BASELINES

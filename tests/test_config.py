@@ -1,4 +1,5 @@
-"""The config schema: defaults, one-line errors naming the key, and hyper-parameter overrides."""
+"""The config: validated once into a Study with the schema's defaults, one-line errors naming the key, `--config`
+strings, key order that changes nothing, and hyper-parameter overrides."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pytest
 import yaml
 from snakemake.utils import validate
 
-from chemlm.config import SCHEMA_PATH, CheckpointSpec, FinetuneParams, describe_config_error, load_schema
+from chemlm.config import SCHEMA_PATH, ConfigError, FinetuneParams, Study, canonical, describe_config_error, load_schema
 from helpers import REPO
 
 SCHEMA = load_schema()
@@ -18,28 +19,37 @@ def shipped(name: str) -> dict:
     return yaml.safe_load((REPO / "config" / name).read_text())
 
 
-@pytest.mark.parametrize("name", ["config.yaml", "demo.yaml"])
+SHIPPED = sorted(path.name for path in (REPO / "config").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("name", SHIPPED)
 def test_shipped_configs_are_valid(name):
     config = shipped(name)
     assert describe_config_error(config, SCHEMA) is None
+    study = Study.from_config(config)
+    assert study.tasks and study.checkpoints
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_defaults_are_those_snakemake_validate_fills_in(name):
+    config = shipped(name)
+    study = Study.from_config(config)
+    assert config == shipped(name)  # the raw config is left as it was
     validate(config, str(SCHEMA_PATH))
-    for checkpoint, entry in config["checkpoints"].items():
-        CheckpointSpec.from_config(checkpoint, entry)
+    assert study.config == canonical(config)
 
 
 def test_defaults_are_filled_in():
-    config = {"tasks": shipped("demo.yaml")["tasks"], "checkpoints": {"m": {"source": "org/model"}}}
-    validate(config, str(SCHEMA_PATH))
-    assert config["seeds"] == [0, 1, 2]
-    assert config["split"] == {"methods": ["scaffold"], "fractions": [0.8, 0.1, 0.1]}
-    assert config["finetune"]["learning_rate"] == 1e-5 and config["finetune"]["patience"] == 15
-    assert config["checkpoints"]["m"]["trust_remote_code"] is False
+    study = Study.from_config({"tasks": shipped("demo.yaml")["tasks"], "checkpoints": {"m": {"source": "org/model"}}})
+    assert study.seeds == (0, 1, 2) and study.splits == ("scaffold",) and study.fractions == (0.8, 0.1, 0.1)
+    params = study.finetune_params("hiv", "m")
+    assert params.learning_rate == 1e-5 and params.patience == 15
+    assert (params.max_grad_norm, params.schedule, params.warmup_fraction) == (None, "constant", 0.0)
+    assert study.checkpoints["m"].trust_remote_code is False and study.corpus is None
 
 
 def test_study_hyperparameters():
-    config = shipped("config.yaml")
-    validate(config, str(SCHEMA_PATH))
-    params = FinetuneParams.resolve(config, "hiv", "MLM")
+    params = Study.from_config(shipped("config.yaml")).finetune_params("hiv", "MLM")
     assert params == FinetuneParams(1e-5, (0.95, 0.999), 0.0, 256, 1024, 100, 15, 128, True)
 
 
@@ -47,10 +57,43 @@ def test_checkpoint_overrides_task_overrides_global():
     config = shipped("config.yaml")
     config["tasks"]["hiv"]["finetune"] = {"learning_rate": 2e-5, "batch_size": 64}
     config["checkpoints"]["MTR"]["finetune"] = {"learning_rate": 3e-5}
-    validate(config, str(SCHEMA_PATH))
-    assert FinetuneParams.resolve(config, "hiv", "MLM").learning_rate == 2e-5
-    mtr = FinetuneParams.resolve(config, "hiv", "MTR")
+    study = Study.from_config(config)
+    assert study.finetune_params("hiv", "MLM").learning_rate == 2e-5
+    mtr = study.finetune_params("hiv", "MTR")
     assert (mtr.learning_rate, mtr.batch_size, mtr.patience) == (3e-5, 64, 15)
+
+
+def test_command_line_strings_become_the_numbers_the_schema_asks_for():
+    """`snakemake --config seeds=[0,1,2,3,4]` hands over ['0', '1', ...]: YAML strings (Snakemake's BaseLoader)."""
+    config = shipped("demo.yaml")
+    config["seeds"] = ["0", "1", "2", "3", "4"]
+    config["finetune"] = {"learning_rate": "1e-4", "class_weighted": "false", "max_grad_norm": "null"}
+    config["project"] = {"methods": ["pca", "umap"], "probe_folds": "3"}
+    study = Study.from_config(config)
+    assert study.seeds == (0, 1, 2, 3, 4) and study.probe_folds == 3 and study.projections == ("pca", "umap")
+    params = study.finetune_params("hiv", "MLM")
+    assert params.learning_rate == 1e-4 and params.class_weighted is False and params.max_grad_norm is None
+    config["seeds"] = ["0", "one"]
+    with pytest.raises(ConfigError, match=r"config key 'seeds.1': 'one' is not of type 'integer'"):
+        Study.from_config(config)
+
+
+def test_key_order_changes_no_spec():
+    config = shipped("demo.yaml")
+    reordered = yaml.safe_load(yaml.safe_dump(config, sort_keys=True))
+    reversed_order = canonical(config)
+    reversed_order = {key: reversed_order[key] for key in reversed(list(reversed_order))}
+    studies = [Study.from_config(variant) for variant in (config, reordered, reversed_order)]
+    assert studies[0] == studies[1] == studies[2]
+    assert len({repr(study.config) for study in studies}) == 1
+    assert len({repr(study.checkpoint_to_load("scratch").to_dict()) for study in studies}) == 1
+
+
+def test_checkpoint_named_like_a_baseline():
+    config = shipped("demo.yaml")
+    config["checkpoints"]["ecfp4_rf"] = config["checkpoints"].pop("scratch")
+    with pytest.raises(ConfigError, match=r"^config key 'checkpoints.ecfp4_rf': the name of a baseline"):
+        Study.from_config(config)
 
 
 def broken(mutate) -> str:

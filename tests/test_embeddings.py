@@ -16,7 +16,8 @@ from transformers import AutoConfig, AutoModelForMaskedLM, AutoTokenizer
 from chemlm.config import CheckpointSpec, FinetuneParams
 from chemlm.models.checkpoints import CheckpointError, HeadSpec, load_encoder, load_for_finetuning
 from chemlm.models.embeddings import embed_sequences, load_finetuned_encoder, pool, write_embeddings
-from chemlm.models.training import finetune, tokenize
+from chemlm.models.batching import tokenize
+from chemlm.models.finetuning import finetune
 from chemlm.tasks import TaskSpec, TaskType
 from helpers import ARCHITECTURE, REPO, TINY_ARCHITECTURE, demo_molecules, tiny_scratch_entry, write_fold_files
 

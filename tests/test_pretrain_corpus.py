@@ -1,4 +1,4 @@
-"""The pre-training corpus (canonical, deduplicated, downstream test molecules removed, holdout) and the MTR
+"""The pre-training corpus (canonical, deduplicated, every downstream task molecule removed, holdout) and the MTR
 descriptor targets (ChemBERTa-2's 199 descriptors in its order, normalised with the training part)."""
 
 from __future__ import annotations
@@ -12,30 +12,31 @@ import pytest
 from rdkit import Chem
 from rdkit.Chem import Descriptors
 
-from chemlm.corpus import CorpusSettings, build_corpus, canonicalise, downstream_test_smiles, prepare_corpus, read_smiles_lines
+from chemlm.config import CorpusSettings
+from chemlm.corpus import build_corpus, canonicalise, prepare_corpus, read_smiles_lines, task_molecule_smiles
 from chemlm.descriptors import compute_descriptors, load_descriptor_names, normalise
 from chemlm.featurize import parse_all
 from chemlm.io import InputError
-from helpers import REPO, demo_molecules, write_fold_files
+from helpers import REPO, demo_molecules
 
 DESCRIPTOR_LIST = REPO / "resources" / "chemberta2-mtr-descriptors.json"
 # Two molecules of ChemBERTa-2's MTR training data with their 199 descriptor values, no header, as published in
 # seyonechithrananda/bert-loves-chemistry chemberta/data/pubchem_descriptors_sample_1k_clean.csv (rows 1 and 7).
 MTR_ROWS = REPO / "tests" / "data" / "chemberta2_mtr_training_rows.csv"
-SETTINGS = CorpusSettings(remove_test_overlap=True, holdout_fraction=0.25, max_molecules=0, seed=0, isomeric_smiles=True)
+SETTINGS = CorpusSettings(exclude_task_molecules=True, holdout_fraction=0.25, max_molecules=0, seed=0, isomeric_smiles=True)
 
 
-def test_test_molecules_are_removed_by_canonical_form_and_everything_is_counted():
+def test_task_molecules_are_removed_by_canonical_form_and_everything_is_counted():
     lines = ["CCO", "OCC", "c1ccccc1O", "Oc1ccccc1", "C1CC1", "CC(=O)O", "CCN", "not_smiles", "CCCC", "CCCl"]
-    test = {"CCO", "Oc1ccccc1"}  # canonical; the corpus writes both differently too
-    corpus = prepare_corpus(lines, test, SETTINGS, blank_lines=2)
+    task = {"CCO", "Oc1ccccc1", "CCCCCCCC"}  # canonical; the corpus writes the first two differently too
+    corpus = prepare_corpus(lines, task, SETTINGS, blank_lines=2)
     assert corpus.qc["lines"] == 12 and corpus.qc["blank_lines"] == 2
     assert corpus.qc["invalid"] == 1 and corpus.qc["invalid_examples"] == ["not_smiles"]
     assert corpus.qc["duplicates"] == 2  # OCC repeats CCO, Oc1ccccc1 repeats c1ccccc1O
-    assert corpus.qc["test_overlap_removed"] == 2 and corpus.qc["downstream_test_molecules"] == 2
+    assert corpus.qc["task_molecules_removed"] == 2 and corpus.qc["task_molecules"] == 3
     assert corpus.qc["molecules"] == 5 and sorted(corpus.table["smiles"]) == ["C1CC1", "CC(=O)O", "CCCC", "CCCl", "CCN"]
-    kept = prepare_corpus(lines, test, CorpusSettings(False, 0.25, 0, 0, True))
-    assert kept.qc["test_overlap_removed"] is None and {"CCO", "Oc1ccccc1"} <= set(kept.table["smiles"])
+    kept = prepare_corpus(lines, task, CorpusSettings(False, 0.25, 0, 0, True))
+    assert kept.qc["task_molecules_removed"] is None and {"CCO", "Oc1ccccc1"} <= set(kept.table["smiles"])
 
 
 def test_sample_and_holdout_follow_the_seed():
@@ -50,11 +51,14 @@ def test_sample_and_holdout_follow_the_seed():
         prepare_corpus(lines[:3], set(), CorpusSettings(True, 0.1, 0, 0, True))
 
 
-def test_downstream_test_molecules_come_from_the_split_files(tmp_path):
+def test_task_molecules_are_every_molecule_of_every_task(tmp_path):
+    """All folds of every task: no split method or seed changes what pre-training may see."""
     molecules = demo_molecules(40)
     molecules["smiles"] = [parsed.canonical for parsed in parse_all(molecules["smiles"].tolist(), True)]
-    molecules_csv, split_csv = write_fold_files(molecules, tmp_path)  # every 5th molecule + 1 is in the test fold
-    assert downstream_test_smiles([(molecules_csv, split_csv)]) == set(molecules["smiles"].iloc[1::5])
+    molecules = molecules.dropna(subset=["smiles"])  # as featurize writes molecules.csv: valid molecules only
+    molecules.iloc[:25].to_csv(tmp_path / "first.csv", index=False)
+    molecules.iloc[20:].to_csv(tmp_path / "second.csv", index=False)
+    assert task_molecule_smiles([tmp_path / "first.csv", tmp_path / "second.csv"]) == set(molecules["smiles"])
 
 
 def test_canonical_forms_match_task_featurization():

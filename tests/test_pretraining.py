@@ -23,14 +23,14 @@ import yaml
 from safetensors.torch import load_file, save_file
 from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer
 
-from chemlm.config import CheckpointSpec, ConfigError, FinetuneParams, PretrainSpec, pretrained_model_dir
+from chemlm.config import CheckpointSpec, ConfigError, FinetuneParams, PretrainSpec, Study
 from chemlm.descriptors import descriptor_targets, load_descriptor_names, write_targets
 from chemlm.models.checkpoints import CheckpointError, HeadSpec, load_for_finetuning
 from chemlm.models.pretraining import SIZE_PRESETS, mask_tokens, pretrain
 from chemlm.models.tokenizers import build_regex_tokenizer
-from chemlm.models.training import finetune
+from chemlm.models.finetuning import finetune
 from chemlm.tasks import TaskSpec, TaskType
-from helpers import ARCHITECTURE, REPO, demo_molecules, write_fold_files
+from helpers import ARCHITECTURE, REPO, demo_molecules, simulate_gpu_memory_limit, write_fold_files
 
 CORPUS = REPO / "resources" / "demo" / "pretrain_corpus.txt.gz"
 DESCRIPTOR_LIST = REPO / "resources" / "chemberta2-mtr-descriptors.json"
@@ -151,7 +151,7 @@ def test_same_seed_same_pretraining(corpus_files, mlm_run, tmp_path):
     again, _ = run_pretrain(corpus_files, tmp_path)
     first, _ = mlm_run
     assert [record.train_loss for record in again.history] == [record.train_loss for record in first.history]
-    assert [record.holdout_metric for record in again.history] == [record.holdout_metric for record in first.history]
+    assert [record.held_out_metric for record in again.history] == [record.held_out_metric for record in first.history]
 
 
 CHILD = """
@@ -184,17 +184,70 @@ def test_killed_pretraining_resumes_to_the_same_result(corpus_files, tmp_path, c
     killed_at = len(json.loads(state_file.read_text())["history"])
     assert 2 <= killed_at < spec.epochs and not (out / "model").exists()
 
-    with caplog.at_level(logging.INFO, logger="chemlm.models.pretraining"):
+    with caplog.at_level(logging.INFO, logger="chemlm.models.loop"):
         resumed, _ = run_pretrain(corpus_files, out, spec)
     assert f"resuming after epoch {killed_at}" in caplog.text
     assert f"epoch {killed_at}/" not in caplog.text.split("resuming")[1]  # finished epochs are not trained again
-    assert [(r.train_loss, r.holdout_loss, r.holdout_metric) for r in resumed.history] == [
-        (r.train_loss, r.holdout_loss, r.holdout_metric) for r in reference.history
+    assert [(r.train_loss, r.held_out_loss, r.held_out_metric) for r in resumed.history] == [
+        (r.train_loss, r.held_out_loss, r.held_out_metric) for r in reference.history
     ]
     resumed_weights = load_file(out / "model" / "model.safetensors")
     for name, tensor in load_file(tmp_path / "uninterrupted" / "model" / "model.safetensors").items():
         torch.testing.assert_close(resumed_weights[name], tensor, rtol=0, atol=0)
     assert not (out / "state").exists()
+
+
+@pytest.mark.parametrize("objective", ["mlm", "mtr"])
+def test_pretraining_out_of_memory_halves_the_batch_with_accumulation(corpus_files, tmp_path, monkeypatch, caplog, objective):
+    """The loop's memory fallback serves pre-training too: batches of 16 run in parts of 8 and training goes on."""
+    spec = replace(SPEC, epochs=2, objective=objective)
+    simulate_gpu_memory_limit(monkeypatch, 8)
+    with caplog.at_level(logging.WARNING, logger="chemlm.models.loop"):
+        result, out = run_pretrain(corpus_files, tmp_path, spec)
+    assert result.chunks == 2 and "out of GPU memory: each batch of 16 now runs in 2 parts" in caplog.text
+    assert len(result.history) == 2 and (out / "model" / "model.safetensors").is_file()
+
+
+@pytest.mark.parametrize("objective", ["mlm", "mtr"])
+def test_pretraining_batch_parts_give_the_whole_batch_gradient(corpus_files, objective):
+    """Masks are drawn once per batch, before it is split, so the parts' gradients add up to the whole batch's."""
+    from chemlm.models import loop
+    from chemlm.models.pretraining import DescriptorFile, DescriptorRegression, MaskedLanguageModelling, model_config
+
+    smiles_csv, descriptors_npz = corpus_files
+    corpus = pd.read_csv(smiles_csv)
+    tokenizer = AutoTokenizer.from_pretrained(ARCHITECTURE)
+    ids = tokenizer(corpus["smiles"].tolist())["input_ids"]
+    if objective == "mlm":
+        task = MaskedLanguageModelling(tokenizer, ids, ids[:8], 8, seed=0)
+    else:
+        rows = np.arange(len(ids))
+        task = DescriptorRegression(DescriptorFile.load(descriptors_npz, len(ids)), ids, ids[:8], rows, rows[:8], tokenizer.pad_token_id, 8)
+    torch.manual_seed(0)
+    model = task.build(model_config(ARCHITECTURE, "small", tokenizer, "chemberta2")).eval()
+    batch = task.build_batch(np.arange(24))
+    whole = loop.backward(model, task, batch, 1, torch.device("cpu"))
+    whole_gradient = torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None]).clone()
+    model.zero_grad(set_to_none=True)
+    parts = loop.backward(model, task, batch, 3, torch.device("cpu"))
+    torch.testing.assert_close(parts, whole, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None]), whole_gradient, rtol=1e-4, atol=1e-6)
+
+
+def test_pretraining_schedule_and_clipping_are_settings():
+    """Pre-training defaults to RoBERTa's recipe (5% warm-up, linear decay, clipping at 1); fine-tuning to the study's
+    (constant rate, no clipping); both are the same loop's settings."""
+    from chemlm.models.finetuning import loop_settings as finetune_settings
+    from chemlm.models.loop import learning_rate_factor
+    from chemlm.models.pretraining import loop_settings as pretrain_settings
+
+    pretraining = pretrain_settings(SPEC)
+    assert (pretraining.max_grad_norm, pretraining.schedule, pretraining.warmup_fraction, pretraining.patience) == (1.0, "linear", 0.05, None)
+    factors = [learning_rate_factor(pretraining, 100)(step) for step in range(100)]
+    assert factors[0] == pytest.approx(0.2) and factors[4] == 1.0 and factors[52] == pytest.approx(48 / 95) and factors[-1] == pytest.approx(1 / 95)
+    finetuning = finetune_settings(FINETUNE)
+    assert (finetuning.max_grad_norm, finetuning.schedule, finetuning.warmup_fraction, finetuning.patience) == (None, "constant", 0.0, 1)
+    assert {learning_rate_factor(finetuning, 100)(step) for step in range(100)} == {1.0}
 
 
 def test_masking_rates_and_specials():
@@ -234,13 +287,19 @@ def test_chemberta2_tokenizer_drops_characters_outside_its_vocabulary():
 
 
 def test_pretrained_checkpoints_resolve_to_the_pretrain_folder():
-    config = {"pretrain": {"models": {"mlm": {"objective": "mlm", "size": "small", "tokenizer": "regex", "epochs": 1,
-                                              "batch_size": 8, "learning_rate": 1e-3, "max_length": 64}}}}
-    spec = CheckpointSpec.from_config("MLM", {"source": "pretrained:mlm"})
-    assert spec.pretrained_name == "mlm" and not spec.is_scratch
-    assert pretrained_model_dir(config, spec) == "results/pretrain/mlm-small/mlm/model"
+    config = {
+        "tasks": {"hiv": {"source": "hiv.csv", "smiles_column": "smiles", "label_columns": ["HIV_active"], "type": "binary"}},
+        "checkpoints": {"MLM": {"source": "pretrained:mlm"}},
+        "pretrain": {"corpus": "corpus.txt", "models": {"mlm": {"objective": "mlm", "size": "small", "tokenizer": "regex"}}},
+    }
+    study = Study.from_config(config)
+    assert study.checkpoints["MLM"].pretrained_name == "mlm" and not study.checkpoints["MLM"].is_scratch
+    assert study.checkpoint_to_load("MLM").source == "results/pretrain/mlm-small/mlm/model"
+    assert study.pretrained["mlm"] == PretrainSpec("mlm", "mlm", "small", "regex", epochs=10, batch_size=256,
+                                                   learning_rate=5e-4, max_length=128)  # the schema's defaults
+    config["checkpoints"]["MTR"] = {"source": "pretrained:mtr"}
     with pytest.raises(ConfigError, match=r"checkpoints.MTR.source': no model 'mtr' under pretrain.models"):
-        pretrained_model_dir(config, CheckpointSpec("MTR", "pretrained:mtr"))
+        Study.from_config(config)
     with pytest.raises(ConfigError, match="pretrained:<name>"):
         CheckpointSpec("X", "pretrained:")
 

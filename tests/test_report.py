@@ -13,14 +13,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from snakemake.utils import validate
-
-from chemlm.config import SCHEMA_PATH
-from chemlm.evaluate import write_metrics, write_summary
-from chemlm.io import write_csv, write_json
-from chemlm.report.figures import scored_labels, write_task_figures
+from chemlm import layout
+from chemlm.config import Study
+from chemlm.evaluate import evaluate_predictions, write_metrics, write_summary
+from chemlm.io import InputError, write_csv, write_json
+from chemlm.report.figures import ClassificationCurves, scored_labels, write_task_figures
 from chemlm.report.page import write_report
 from chemlm.report.provenance import benchmark_table
+from chemlm.report.results import DeclaredInputs
 from chemlm.tasks import TaskSpec, TaskType
 from helpers import REPO
 
@@ -41,7 +41,6 @@ def study_config(baselines: list[str]) -> dict:
         "seeds": list(SEEDS),
         "baselines": baselines,
     }
-    validate(config, str(SCHEMA_PATH))  # fills in the defaults, the report block among them
     return config
 
 
@@ -98,37 +97,46 @@ def write_data_files(results: Path, task: TaskSpec) -> None:
                    results / task.name / "splits" / "scaffold" / f"seed{seed}.json")
 
 
+def declared(config: dict) -> list[str]:
+    return [path for paths in layout.report_inputs(Study.from_config(config)).values() for path in paths]
+
+
+def build_report(config: dict, workdir: Path) -> None:
+    write_report(config, declared(config), REPO, workdir / layout.REPORT_HTML, workdir / layout.REPORT_MARKDOWN, root=workdir)
+
+
 def build_study(workdir: Path, baselines: list[str], projections: bool) -> tuple[dict, Path]:
     """Synthetic results of two tasks (binary, regression), MLM and MTR over three seeds, and `baselines`
     (only ecfp4_rf has predictions); then the report's figures and the report itself. Returns config and results dir."""
     config = study_config(baselines)
+    study = Study.from_config(config)
     results = workdir / "results"
     rng = np.random.default_rng(7)
     metric_files = []
-    for name, entry in config["tasks"].items():
-        task = TaskSpec.from_config(name, entry)
+    for task in study.tasks.values():
         write_data_files(results, task)
-        for model in [*config["checkpoints"], *baselines]:
+        for model in study.models:
             for seed in SEEDS:
-                metric_files.append(write_run(results, task, model, seed, model in baselines, rng))
+                metric_files.append(write_run(results, task, model, seed, study.is_baseline(model), rng))
     if projections:
         for seed in SEEDS:
-            folder = results / "hiv" / "projections" / "MLM" / "scaffold" / f"seed{seed}"
-            tiny_png(folder / "pca.png", seed)
-            write_json({"zeroshot": {"silhouette": 0.01, "knn": 0.61, "logreg": 0.64, "probe_metric": "auroc"},
-                        "finetuned": {"silhouette": 0.2, "knn": 0.77, "logreg": None, "probe_metric": "auroc"},
-                        "pca_explained_variance": {"zeroshot": [0.3, 0.1], "finetuned": [0.5, 0.2]}}, folder / "separation.json")
+            for model in study.checkpoints:
+                tiny_png(workdir / layout.projection("png", "hiv", model, "scaffold", seed, "pca"), seed)
+                write_json({"zeroshot": {"silhouette": 0.01, "knn": 0.61, "logreg": 0.64, "probe_metric": "auroc"},
+                            "finetuned": {"silhouette": 0.2, "knn": 0.77, "logreg": None, "probe_metric": "auroc"},
+                            "pca_explained_variance": {"zeroshot": [0.3, 0.1], "finetuned": [0.5, 0.2]}},
+                           workdir / layout.separation("hiv", model, "scaffold", seed))
     write_summary(metric_files, results / "metrics.csv", results / "summary.csv")
-    for task in config["tasks"]:
-        figures = results / "report" / "figures" / task / "scaffold"
-        write_task_figures(config, results / "summary.csv", results / "metrics.csv", task, "scaffold",
-                           figures / "test_curves.png", figures / "learning_curves.png")
-    benchmarks = workdir / "benchmarks"
+    for name, task in study.tasks.items():
+        inputs = [path for paths in layout.report_figure_inputs(study, name, "scaffold").values() for path in paths]
+        write_task_figures(task, "scaffold", list(study.checkpoints), list(study.baselines), list(SEEDS), inputs,
+                           workdir / layout.report_figure(name, "scaffold", "test_curves"),
+                           workdir / layout.report_figure(name, "scaffold", "learning_curves"), root=workdir)
     for rule, seconds in (("finetune/hiv/MLM/scaffold/seed0", 12.5), ("finetune/hiv/MLM/scaffold/seed1", 7.5), ("summarize", 0.4)):
-        (benchmarks / f"{rule}.tsv").parent.mkdir(parents=True, exist_ok=True)
-        (benchmarks / f"{rule}.tsv").write_text(f"s\th:m:s\tmax_rss\n{seconds}\t0:00:{int(seconds):02d}\t321.5\n")
-    write_report(config, results / "summary.csv", results / "metrics.csv", benchmarks, REPO,
-                 results / "report" / "index.html", results / "report" / "summary.md")
+        path = workdir / "benchmarks" / f"{rule}.tsv"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"s\th:m:s\tmax_rss\n{seconds}\t0:00:{int(seconds):02d}\t321.5\n")
+    build_report(config, workdir)
     return config, results
 
 
@@ -188,7 +196,7 @@ def test_page_has_every_section_and_embeds_every_image(study):
     for anchor in ("overview", "paired", "curves", "learning", "embeddings", "qc", "splits", "provenance"):
         assert f'<section id="{anchor}">' in page
     sources = re.findall(r'<img src="([^"]*)"', page)
-    assert len(sources) == 2 * 2 + 1  # curves and learning curves of both tasks, one projection
+    assert len(sources) == 2 * 2 + 2  # curves and learning curves of both tasks, a projection of each checkpoint
     assert all(source.startswith("data:image/png;base64,") for source in sources)
     assert not re.search(r'(?:src|href)="(?!data:|#)', page)  # nothing outside the file
     assert "silhouette" in page and "0.010 → 0.200" in page and "— →" not in page and "0.770" in page
@@ -198,40 +206,85 @@ def test_page_has_every_section_and_embeds_every_image(study):
 
 def test_provenance_sums_benchmarks_per_rule(study):
     config, results = study
-    table = benchmark_table(results.parent / "benchmarks")
+    table = benchmark_table(DeclaredInputs(declared(config), results.parent))
     assert table.rows[0] == ["finetune", "2", "20.0", "10.0", "12.5", "322"]
     assert table.rows[-1][:3] == ["all rules", "3", "20.4"]
     page = (results / "report" / "index.html").read_text()
     assert "ChemBERTa-77M-MLM" in page and "git commit:" in page and "scikit-learn" in page
 
 
-def test_missing_optional_inputs_are_stated(tmp_path):
+def test_missing_inputs_are_stated_and_sections_that_do_not_apply_are_left_out(tmp_path):
     config, results = build_study(tmp_path, [], projections=False)
     page = (results / "report" / "index.html").read_text()
-    assert "No embedding projections in these results" in page
+    assert "No separation files." in page and f"{layout.projection('png', 'hiv', 'MLM', 'scaffold', 0, 'pca')} is missing" in page
     assert "hiv / scaffold (AUROC): best model MLM" in page and "no baseline results to compare with" in page
-    config["report"]["paired"] = ["MLM", "ChemBERTa-big"]
-    write_report(config, results / "summary.csv", results / "metrics.csv", tmp_path / "no-benchmarks", REPO,
-                 results / "report" / "index.html", results / "report" / "summary.md")
+    assert '<section id="paired">' in page and '<section id="pretraining">' not in page  # nothing pre-trained here
+    for paired in (["MLM", "ChemBERTa-big"], None):  # a checkpoint that did not run, or no pair asked for
+        config["report"] = {"paired": paired}
+        shutil.rmtree(tmp_path / "benchmarks", ignore_errors=True)
+        build_report(config, tmp_path)
+        page = (results / "report" / "index.html").read_text()
+        assert '<section id="paired">' not in page and "Paired comparison" not in page
+        assert "No benchmark files." in page
+
+
+def test_a_study_without_the_published_task_shows_no_published_references(tmp_path):
+    config, results = build_study(tmp_path, ["ecfp4_rf"], projections=False)
+    config["report"] = {"published_task": "clintox"}
+    build_report(config, tmp_path)
     page = (results / "report" / "index.html").read_text()
-    assert "MLM and ChemBERTa-big did not both run on a common seed here" in page
-    assert "No benchmark files under" in page
-    config["report"]["paired"] = None
-    write_report(config, results / "summary.csv", results / "metrics.csv", tmp_path / "no-benchmarks", REPO,
-                 results / "report" / "index.html", results / "report" / "summary.md")
-    assert "No checkpoints to pair (config key report.paired is null)." in (results / "report" / "index.html").read_text()
+    markdown = (results / "report" / "summary.md").read_text()
+    assert "(published)" not in page and "published" not in markdown.split("## How the numbers compare")[1]
+    assert "single run, reference" not in markdown
 
 
-def test_scores_pool_labels_and_classes():
+def test_the_report_reads_only_declared_files(study, tmp_path):
+    config, results = study
+    files = DeclaredInputs(declared(config), results.parent)
+    assert files(layout.SUMMARY) == results.parent / layout.SUMMARY
+    with pytest.raises(InputError, match=r"results/hiv/finetune/MLM/scaffold/seed7/run.json: read by the report but not an input"):
+        files(layout.finetune_file("run.json", "hiv", "MLM", "scaffold", 7))
+    fewer = {**config, "seeds": [0, 1]}
+    assert layout.split_file("json", "hiv", "scaffold", 2) not in declared(fewer)
+    shutil.copytree(results.parent, tmp_path / "run")
+    build_report(fewer, tmp_path / "run")  # a seed removed: its files exist but the report does not read them
+    page = (tmp_path / "run" / layout.REPORT_HTML).read_text()
+    assert "<td>hiv</td><td>scaffold</td><td>2</td>" not in page and "<td>hiv</td><td>scaffold</td><td>1</td>" in page
+
+
+def test_multilabel_curves_are_macro_averages_matching_the_metrics():
+    """Labels with different base rates are not pooled: the curves' AUROC is the mean of per-label AUROCs, as in
+    the metrics table."""
+    rng = np.random.default_rng(3)
+    n = 300
+    rare, common = (rng.random(n) < 0.05).astype(float), (rng.random(n) < 0.5).astype(float)
+    table = pd.DataFrame({
+        "mol_id": [str(i) for i in range(n)], "fold": "test", "y:rare": rare, "y:common": common,
+        "p:rare": np.clip(0.02 + 0.3 * rare + rng.normal(0, 0.1, n), 0, 1), "p:common": np.clip(0.5 + 0.2 * common + rng.normal(0, 0.3, n), 0, 1),
+    })
+    table.loc[:4, "y:common"] = np.nan  # missing labels are left out for their label only
+    task = TaskSpec("tox", "-", "smiles", ("rare", "common"), TaskType.MULTILABEL)
+    scored = scored_labels(table, task)
+    assert [name for name, _, _ in scored] == ["rare", "common"] and len(scored[1][1]) == n - 5
+    curves = ClassificationCurves.of(scored)
+    valid = table.assign(fold="valid")
+    metrics = evaluate_predictions(pd.concat([valid, table]), task, bootstrap_samples=0, seed=0)["metrics"]
+    assert curves.auroc == pytest.approx(metrics["auroc"]) == pytest.approx(np.mean([metrics["auroc[rare]"], metrics["auroc[common]"]]))
+    pooled = ClassificationCurves.of([("all", np.concatenate([truth for _, truth, _ in scored]), np.concatenate([score for _, _, score in scored]))])
+    assert abs(pooled.auroc - curves.auroc) > 0.01  # what pooling would have shown instead
+
+
+def test_scores_per_label_and_per_class():
     multilabel = TaskSpec("tox", "-", "smiles", ("a", "b"), TaskType.MULTILABEL)
     table = pd.DataFrame({"fold": ["valid", "test", "test"], "y:a": [1, 1, np.nan], "y:b": [0, 0, 1],
                           "p:a": [0.1, 0.9, 0.5], "p:b": [0.2, 0.3, 0.8]})
-    truth, scores = scored_labels(table, multilabel)
-    assert truth.tolist() == [1, 0, 1] and scores.tolist() == [0.9, 0.3, 0.8]  # the missing label is left out
+    (a, truth_a, scores_a), (b, truth_b, scores_b) = scored_labels(table, multilabel)
+    assert (a, truth_a.tolist(), scores_a.tolist()) == ("a", [1], [0.9])  # the missing label is left out
+    assert (b, truth_b.tolist(), scores_b.tolist()) == ("b", [0, 1], [0.3, 0.8])
     multiclass = TaskSpec("act", "-", "smiles", ("activity",), TaskType.MULTICLASS)
     table = pd.DataFrame({"fold": ["test", "test"], "y:activity": ["CI", "CA"], "p:CI": [0.7, 0.2], "p:CA": [0.3, 0.8]})
-    truth, scores = scored_labels(table, multiclass)
-    assert truth.tolist() == [1, 0, 0, 1] and scores.tolist() == [0.7, 0.3, 0.2, 0.8]
+    assert [(name, truth.tolist(), scores.tolist()) for name, truth, scores in scored_labels(table, multiclass)] == [
+        ("CI", [1, 0], [0.7, 0.2]), ("CA", [0, 1], [0.3, 0.8])]
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -279,7 +332,7 @@ def test_page_renders_in_chromium_without_errors(study, tmp_path):
     assert found, opened.stderr[-2000:]
     probe = json.loads(found.group(1).replace("&quot;", '"').replace("&amp;", "&"))
     assert probe["errors"] == []
-    assert probe["images"] == 5 and probe["loaded"] == 5
+    assert probe["images"] == 6 and probe["loaded"] == 6
     assert probe["overview_rows"] == 3 + 2  # MLM, MTR, ecfp4_rf and the two published references
     console_errors = [line for line in opened.stderr.splitlines() if "CONSOLE" in line and ("Uncaught" in line or "ERROR" in line)]
     assert console_errors == []

@@ -1,4 +1,5 @@
-"""Interrupted and memory-starved fine-tuning: resume after SIGKILL, and gradient accumulation after OOM."""
+"""Interrupted and memory-starved fine-tuning through the one training loop: resume after SIGKILL, and gradient
+accumulation after OOM. (Pre-training runs through the same loop: tests/test_pretraining.py does the same for it.)"""
 
 from __future__ import annotations
 
@@ -14,13 +15,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pytest
 import torch
 
-from chemlm.models import training
+from chemlm.models import finetuning, loop
+from chemlm.models.batching import tokenize
 from chemlm.models.checkpoints import load_for_finetuning
-from chemlm.models.training import EncodedFold, LabelEncoding, TaskLoss, accumulate_gradients, finetune, tokenize
-from helpers import REPO, demo_molecules, write_fold_files
+from chemlm.models.finetuning import EncodedFold, LabelEncoding, TaskObjective, finetune
+from helpers import REPO, demo_molecules, simulate_gpu_memory_limit, write_fold_files
 from test_training import PARAMS, SCRATCH, TASKS
 
 RESUMABLE = replace(PARAMS, max_epochs=8, patience=8)
@@ -67,7 +68,7 @@ def test_killed_run_resumes_to_the_same_result(tmp_path, caplog):
     assert 2 <= killed_at < RESUMABLE.max_epochs
     assert not (out / "predictions.csv").exists()
 
-    with caplog.at_level(logging.INFO, logger="chemlm.models.training"):
+    with caplog.at_level(logging.INFO, logger="chemlm.models.loop"):
         resumed = run_in_process(molecules_csv, split_csv, out)
     assert f"resuming after epoch {killed_at}" in caplog.text
     assert f"epoch {killed_at}/" not in caplog.text.split("resuming")[1]  # finished epochs are not trained again
@@ -80,60 +81,65 @@ def test_killed_run_resumes_to_the_same_result(tmp_path, caplog):
 def test_state_of_other_settings_is_not_resumed(tmp_path, caplog):
     molecules_csv, split_csv = write_fold_files(demo_molecules(), tmp_path)
     paths = outputs(tmp_path / "run")
-    fingerprint = training.run_fingerprint(molecules_csv, split_csv, TASKS["binary"], SCRATCH, RESUMABLE, 0)
-    other = training.run_fingerprint(molecules_csv, split_csv, TASKS["binary"], SCRATCH, replace(RESUMABLE, learning_rate=1e-2), 0)
+    fingerprint = finetuning.run_fingerprint(molecules_csv, split_csv, TASKS["binary"], SCRATCH, RESUMABLE, 0)
+    other = finetuning.run_fingerprint(molecules_csv, split_csv, TASKS["binary"], SCRATCH, replace(RESUMABLE, learning_rate=1e-2), 0)
     assert fingerprint != other
     paths["state"].mkdir(parents=True)
     (paths["state"] / "state.json").write_text(json.dumps({"fingerprint": other, "epoch": 5}))
-    with caplog.at_level(logging.INFO, logger="chemlm.models.training"):
+    with caplog.at_level(logging.INFO, logger="chemlm.models.loop"):
         state = run_in_process(molecules_csv, split_csv, tmp_path / "run")
     assert "ignoring saved state" in caplog.text and "resuming" not in caplog.text
     assert [record.epoch for record in state.history] == list(range(1, 9))
 
 
-def small_batch(tmp_path):
+def small_objective():
     molecules = demo_molecules(n=40)
     encoding = LabelEncoding.fit(TASKS["binary"], molecules, np.ones(len(molecules), bool))
     model, tokenizer = load_for_finetuning(SCRATCH, encoding.head(), seed=0)
     ids, _ = tokenize(tokenizer, molecules["smiles"].tolist(), 64)
     fold = EncodedFold(molecules["mol_id"].to_numpy(), ids, encoding.targets(molecules))
-    loss_fn = TaskLoss(encoding, fold.targets, class_weighted=True, device=torch.device("cpu"))
-    return model, tokenizer, fold, loss_fn
+    objective = TaskObjective({"train": fold, "valid": fold}, encoding, PARAMS, tokenizer.pad_token_id, torch.device("cpu"))
+    return model, objective, fold
 
 
 def gradients(model) -> torch.Tensor:
     return torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None])
 
 
-def test_accumulated_chunks_give_the_whole_batch_gradient(tmp_path):
-    model, tokenizer, fold, loss_fn = small_batch(tmp_path)
+def test_accumulated_chunks_give_the_whole_batch_gradient():
+    model, objective, fold = small_objective()
     model.eval()  # no dropout: the two passes see the same network
-    targets = torch.tensor(fold.targets)
-    batch = np.arange(len(fold.input_ids))
-    whole = accumulate_gradients(model, loss_fn, fold, targets, batch, 1, tokenizer.pad_token_id, torch.device("cpu"))
+    batch = objective.build_batch(np.arange(len(fold.input_ids)))
+    whole = loop.backward(model, objective, batch, 1, torch.device("cpu"))
     whole_grad = gradients(model).clone()
     model.zero_grad(set_to_none=True)
-    parts = accumulate_gradients(model, loss_fn, fold, targets, batch, 3, tokenizer.pad_token_id, torch.device("cpu"))
+    parts = loop.backward(model, objective, batch, 3, torch.device("cpu"))
     torch.testing.assert_close(parts, whole, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(gradients(model), whole_grad, rtol=1e-4, atol=1e-6)
 
 
 def test_out_of_memory_halves_the_batch_with_accumulation(tmp_path, monkeypatch, caplog):
     """A forward pass over more than 8 molecules 'runs out of memory': training carries on in parts."""
-    real_collate = training.collate
-
-    def collate_with_memory_limit(input_ids, batch, pad_id, device):
-        inputs = real_collate(input_ids, batch, pad_id, device)
-        if torch.is_grad_enabled() and len(batch) > 8:
-            raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
-        return inputs
-
-    monkeypatch.setattr(training, "collate", collate_with_memory_limit)
+    simulate_gpu_memory_limit(monkeypatch, 8)
     molecules_csv, split_csv = write_fold_files(demo_molecules(), tmp_path)
-    with caplog.at_level(logging.WARNING, logger="chemlm.models.training"):
+    with caplog.at_level(logging.WARNING, logger="chemlm.models.loop"):
         state = run_in_process(molecules_csv, split_csv, tmp_path / "run")
     run = json.loads((tmp_path / "run" / "run.json").read_text())
     assert run["gradient_accumulation_parts"] == 2 == state.chunks  # batches of 16 in 2 parts of 8
     assert run["params"]["batch_size"] == 16  # the effective batch is unchanged
     assert "out of GPU memory: each batch of 16 now runs in 2 parts" in caplog.text
     assert len(state.history) == RESUMABLE.max_epochs
+
+
+def test_gpu_generator_states_are_saved_and_restored(monkeypatch):
+    """A resumed GPU run draws the same dropout masks: every GPU's generator state travels with the CPU's."""
+    gpu_states = [torch.tensor([1, 2, 3], dtype=torch.uint8)]
+    restored = []
+    monkeypatch.setattr(torch.cuda, "get_rng_state_all", lambda: gpu_states)
+    monkeypatch.setattr(torch.cuda, "set_rng_state_all", restored.append)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    saved = loop.generator_states(torch.device("cuda"))
+    assert saved["cuda_rng"] is gpu_states and torch.equal(saved["torch_rng"], torch.get_rng_state())
+    assert "cuda_rng" not in loop.generator_states(torch.device("cpu"))
+    loop.restore_generator_states(saved)
+    assert restored == [gpu_states]

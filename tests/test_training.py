@@ -13,7 +13,8 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from chemlm.config import CheckpointSpec, FinetuneParams
 from chemlm.metrics import validation_score
-from chemlm.models.training import LabelEncoding, finetune, tokenize, training_batches
+from chemlm.models.batching import tokenize, training_batches
+from chemlm.models.finetuning import LabelEncoding, finetune
 from chemlm.tasks import TaskSpec, TaskType
 from helpers import demo_molecules, tiny_scratch_entry, write_fold_files
 
@@ -175,7 +176,7 @@ sys.modules["rdkit"] = None  # any import of rdkit now fails
 sys.path.insert(0, {str(Path(__file__).parent)!r})
 from pathlib import Path
 from dataclasses import replace
-from chemlm.models.training import finetune
+from chemlm.models.finetuning import finetune
 from test_training import PARAMS, SCRATCH, TASKS
 out = Path({str(tmp_path)!r}) / "run"
 finetune(Path({str(molecules_csv)!r}), Path({str(split_csv)!r}), TASKS["binary"], SCRATCH, replace(PARAMS, max_epochs=1), 0,

@@ -1,13 +1,25 @@
-"""The workflow config: one-line validation errors and the resolved settings each step receives."""
+"""What the workflow config means: validated once, with the schema's defaults, into a typed `Study`.
+
+`Study.from_config` is the only reader of a raw config. It turns `--config` strings into the numbers and booleans
+the schema asks for, stops on the first invalid key with one line naming it, fills in the schema's defaults (as
+snakemake.utils.validate does) and builds the specs every rule and the report use. The specs' `to_params()` give
+what rules hand to their scripts: plain dicts with their keys in one fixed order, so that writing the config's keys
+in another order changes no params and reruns nothing.
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+import copy
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import yaml
+
+from chemlm import layout
+from chemlm.tasks import TaskSpec, TaskType
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "config" / "schema" / "config.schema.yaml"
 SCRATCH = "scratch"
@@ -23,6 +35,77 @@ class ConfigError(ValueError):
 
 def load_schema(path: Path = SCHEMA_PATH) -> dict:
     return yaml.safe_load(path.read_text())
+
+
+def canonical(value: Any) -> Any:
+    """`value` with every dict's keys sorted, recursively: the same settings always give the same params."""
+    if isinstance(value, Mapping):
+        return {str(key): canonical(value[key]) for key in sorted(value, key=str)}
+    if isinstance(value, (list, tuple)):
+        return [canonical(item) for item in value]
+    return value
+
+
+# ---------------------------------------------------------------------------------------------------
+# Raw config: command-line strings, one-line errors, defaults
+
+
+def _resolve(schema: dict, root: dict) -> dict:
+    reference = schema.get("$ref")
+    if not reference:
+        return schema
+    target: Any = root
+    for part in reference.removeprefix("#/").split("/"):
+        target = target[part]
+    return {**target, **{key: value for key, value in schema.items() if key != "$ref"}}
+
+
+def _subschemas(schema: dict, root: dict) -> Iterator[dict]:
+    schema = _resolve(schema, root)
+    yield schema
+    for part in schema.get("allOf", []):
+        yield from _subschemas(part, root)
+
+
+def _parse_scalar(text: str, types: set[str]) -> Any:
+    """A command-line string as the number or boolean the schema asks for; the string itself if it is none of them."""
+    if "integer" in types:
+        try:
+            return int(text)
+        except ValueError:
+            pass
+    if "number" in types:
+        try:
+            return float(text)
+        except ValueError:
+            pass
+    if "boolean" in types and text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    if "null" in types and text.lower() in ("null", "none", "~"):
+        return None
+    return text
+
+
+def coerce_strings(value: Any, schema: dict, root: dict) -> Any:
+    """Strings where the schema wants numbers or booleans, parsed.
+
+    `snakemake --config seeds=[0,1,2,3,4]` hands the values over as YAML strings ('0', '1', ...), and a
+    `--config finetune='{learning_rate: 1e-4}'` the rate as '1e-4': both mean numbers.
+    """
+    for part in _subschemas(schema, root):
+        if isinstance(value, dict):
+            for key in list(value):
+                properties = part.get("properties", {})
+                sub = properties.get(key, part.get("additionalProperties"))
+                if isinstance(sub, dict):
+                    value[key] = coerce_strings(value[key], sub, root)
+        elif isinstance(value, list) and isinstance(part.get("items"), dict):
+            value[:] = [coerce_strings(item, part["items"], root) for item in value]
+        elif isinstance(value, str) and "type" in part:
+            types = {part["type"]} if isinstance(part["type"], str) else set(part["type"])
+            if "string" not in types:
+                value = _parse_scalar(value, types)
+    return value
 
 
 def _key_path(path: Any) -> str:
@@ -49,12 +132,24 @@ def describe_config_error(config: dict, schema: dict) -> str | None:
     return f"config key '{key}': {error.message}"
 
 
-def describe_name_clash(config: dict) -> str | None:
-    """A checkpoint named like a baseline would share its metrics files; one line naming it, or None."""
-    clash = sorted(set(config["checkpoints"]) & set(BASELINES))
-    if clash:
-        return f"config key 'checkpoints.{clash[0]}': the name of a baseline (reserved: {', '.join(BASELINES)})"
-    return None
+def fill_defaults(config: dict, schema: dict) -> None:
+    """The schema's defaults for every absent key, in place, as snakemake.utils.validate(set_default=True) fills them."""
+    properties_keyword = jsonschema.Draft202012Validator.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for name, subschema in properties.items():
+                if "default" in subschema:
+                    instance.setdefault(name, copy.deepcopy(subschema["default"]))
+        yield from properties_keyword(validator, properties, instance, schema)
+
+    filling = jsonschema.validators.extend(jsonschema.Draft202012Validator, {"properties": set_defaults})
+    for _ in filling(schema).iter_errors(config):
+        pass
+
+
+# ---------------------------------------------------------------------------------------------------
+# Specs
 
 
 @dataclass(frozen=True)
@@ -70,6 +165,9 @@ class FinetuneParams:
     patience: int
     max_length: int
     class_weighted: bool
+    max_grad_norm: float | None = None
+    schedule: str = "constant"
+    warmup_fraction: float = 0.0
 
     @classmethod
     def resolve(cls, config: dict, task: str, checkpoint: str) -> FinetuneParams:
@@ -78,10 +176,7 @@ class FinetuneParams:
             **config["tasks"][task].get("finetune", {}),
             **config["checkpoints"][checkpoint].get("finetune", {}),
         }
-        missing = [field.name for field in fields(cls) if field.name not in merged]
-        if missing:
-            raise ConfigError(f"config key 'finetune.{missing[0]}': no value (the schema default is missing)")
-        return cls.from_dict({field.name: merged[field.name] for field in fields(cls)})
+        return cls.from_dict({field.name: merged[field.name] for field in fields(cls) if field.name in merged})
 
     @classmethod
     def from_dict(cls, values: dict) -> FinetuneParams:
@@ -138,7 +233,7 @@ class CheckpointSpec:
         )
 
     def to_dict(self) -> dict:
-        return {key: value for key, value in asdict(self).items() if value is not None}
+        return canonical({key: value for key, value in asdict(self).items() if value is not None})
 
 
 @dataclass(frozen=True)
@@ -153,26 +248,177 @@ class PretrainSpec:
     batch_size: int
     learning_rate: float
     max_length: int
+    max_grad_norm: float | None = 1.0
+    schedule: str = "linear"
+    warmup_fraction: float = 0.05
+    patience: int | None = None
 
     @classmethod
     def from_config(cls, name: str, entry: dict) -> PretrainSpec:
-        return cls(name=name, **{field.name: entry[field.name] for field in fields(cls) if field.name != "name"})
+        return cls(name=name, **{field.name: entry[field.name] for field in fields(cls) if field.name != "name" and field.name in entry})
 
     @property
     def output_dir(self) -> str:
-        """Where the pretrain rule writes this model: objective and size are wildcards of its path."""
-        return f"results/pretrain/{self.objective}-{self.size}/{self.name}"
+        return layout.pretrain_dir(self.objective, self.size, self.name)
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-def pretrained_model_dir(config: dict, checkpoint: CheckpointSpec) -> str:
-    """The model folder a `pretrained:<name>` checkpoint fine-tunes from; ConfigError if no such model is configured."""
-    name = checkpoint.pretrained_name
-    models = config.get("pretrain", {}).get("models", {})
-    if name not in models:
-        raise ConfigError(
-            f"config key 'checkpoints.{checkpoint.name}.source': no model '{name}' under pretrain.models"
+@dataclass(frozen=True)
+class CorpusSettings:
+    """Config `pretrain` keys that decide which molecules pre-training sees (shared by all pre-trained models)."""
+
+    exclude_task_molecules: bool
+    holdout_fraction: float
+    max_molecules: int  # 0: all
+    seed: int
+    isomeric_smiles: bool
+
+    @classmethod
+    def from_config(cls, pretrain: dict, isomeric_smiles: bool) -> CorpusSettings:
+        return cls(
+            exclude_task_molecules=bool(pretrain["exclude_task_molecules"]),
+            holdout_fraction=float(pretrain["holdout_fraction"]),
+            max_molecules=int(pretrain["max_molecules"]),
+            seed=int(pretrain["seed"]),
+            isomeric_smiles=bool(isomeric_smiles),
         )
-    return f"{PretrainSpec.from_config(name, models[name]).output_dir}/model"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ReportSettings:
+    """The `report` config block: the headline metric, the published references and the paired checkpoints."""
+
+    metric: str
+    published: dict[str, float]
+    published_task: str
+    published_split: str
+    paired: tuple[str, str] | None
+
+    @classmethod
+    def from_config(cls, report: Mapping[str, Any]) -> ReportSettings:
+        paired = report["paired"]
+        return cls(
+            metric=report["metric"],
+            published={str(name): float(value) for name, value in report["published"].items()},
+            published_task=report["published_task"],
+            published_split=report["published_split"],
+            paired=(paired[0], paired[1]) if paired else None,
+        )
+
+
+def task_params(task: TaskSpec) -> dict:
+    """A task as its config entry (what TaskSpec.from_config reads), keys sorted."""
+    entry = {
+        "source": task.source,
+        "smiles_column": task.smiles_column,
+        "label_columns": list(task.label_columns),
+        "type": task.type.value,
+        "id_column": task.id_column,
+        "sha256": task.sha256,
+    }
+    return canonical({key: value for key, value in entry.items() if value is not None})
+
+
+# ---------------------------------------------------------------------------------------------------
+# The study
+
+
+@dataclass(frozen=True)
+class Study:
+    """A validated config with its defaults, as typed specs. Names keep the config's order."""
+
+    config: dict  # the validated config, defaults filled in, keys sorted
+    tasks: dict[str, TaskSpec]
+    checkpoints: dict[str, CheckpointSpec]
+    pretrained: dict[str, PretrainSpec]
+    corpus_path: str | None
+    corpus: CorpusSettings | None
+    splits: tuple[str, ...]
+    fractions: tuple[float, float, float]
+    seeds: tuple[int, ...]
+    baselines: tuple[str, ...]
+    baseline_trees: int
+    projections: tuple[str, ...]
+    probe_folds: int
+    pooling: str
+    embed_batch_size: int
+    bootstrap_samples: int
+    isomeric_smiles: bool
+    report: ReportSettings
+
+    @classmethod
+    def from_config(cls, raw: Mapping[str, Any], schema: dict | None = None) -> Study:
+        """Validate `raw` (left unchanged) and build the study; ConfigError names the first offending key."""
+        schema = schema if schema is not None else load_schema()
+        config = coerce_strings(copy.deepcopy(dict(raw)), schema, schema)
+        problem = describe_config_error(config, schema)
+        if problem:
+            raise ConfigError(problem)
+        fill_defaults(config, schema)
+        clash = sorted(set(config["checkpoints"]) & set(BASELINES))
+        if clash:
+            raise ConfigError(f"config key 'checkpoints.{clash[0]}': the name of a baseline (reserved: {', '.join(BASELINES)})")
+        pretrain = config.get("pretrain")
+        pretrained = {name: PretrainSpec.from_config(name, entry) for name, entry in (pretrain or {}).get("models", {}).items()}
+        checkpoints = {name: CheckpointSpec.from_config(name, entry) for name, entry in config["checkpoints"].items()}
+        for spec in checkpoints.values():
+            if spec.pretrained_name is not None and spec.pretrained_name not in pretrained:
+                raise ConfigError(f"config key 'checkpoints.{spec.name}.source': no model '{spec.pretrained_name}' under pretrain.models")
+        try:
+            tasks = {name: TaskSpec.from_config(name, entry) for name, entry in config["tasks"].items()}
+        except ValueError as error:
+            raise ConfigError(f"config key 'tasks': {error}") from None
+        return cls(
+            config=canonical(config),
+            tasks=tasks,
+            checkpoints=checkpoints,
+            pretrained=pretrained,
+            corpus_path=pretrain["corpus"] if pretrain else None,
+            corpus=CorpusSettings.from_config(pretrain, config["featurize"]["isomeric_smiles"]) if pretrain else None,
+            splits=tuple(config["split"]["methods"]),
+            fractions=tuple(config["split"]["fractions"]),
+            seeds=tuple(config["seeds"]),
+            baselines=tuple(config["baselines"]),
+            baseline_trees=config["baseline_trees"],
+            projections=tuple(config["project"]["methods"]),
+            probe_folds=config["project"]["probe_folds"],
+            pooling=config["embed"]["pooling"],
+            embed_batch_size=config["embed"]["batch_size"],
+            bootstrap_samples=config["evaluate"]["bootstrap_samples"],
+            isomeric_smiles=config["featurize"]["isomeric_smiles"],
+            report=ReportSettings.from_config(config["report"]),
+        )
+
+    @property
+    def models(self) -> tuple[str, ...]:
+        """What has metrics files: fine-tuned checkpoints, then fingerprint baselines (their names never clash)."""
+        return (*self.checkpoints, *self.baselines)
+
+    def is_baseline(self, model: str) -> bool:
+        return model in self.baselines
+
+    def task_type(self, task: str) -> TaskType:
+        return self.tasks[task].type
+
+    def finetune_params(self, task: str, checkpoint: str) -> FinetuneParams:
+        return FinetuneParams.resolve(self.config, task, checkpoint)
+
+    def pretrained_model(self, checkpoint: str) -> PretrainSpec | None:
+        """The pre-trained model a `pretrained:<name>` checkpoint fine-tunes; None for other sources."""
+        name = self.checkpoints[checkpoint].pretrained_name
+        return self.pretrained[name] if name is not None else None
+
+    def checkpoint_to_load(self, checkpoint: str) -> CheckpointSpec:
+        """The checkpoint as fine-tuning loads it: a `pretrained:<name>` source becomes the folder pretrain writes."""
+        spec = self.checkpoints[checkpoint]
+        model = self.pretrained_model(checkpoint)
+        return replace(spec, source=layout.pretrain_file("model", model.objective, model.size, model.name)) if model else spec
+
+    @property
+    def has_mtr(self) -> bool:
+        return any(spec.objective == "mtr" for spec in self.pretrained.values())

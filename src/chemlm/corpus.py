@@ -1,6 +1,7 @@
-"""The pre-training corpus: SMILES lines -> unique canonical molecules, downstream test molecules removed, a held-out part.
+"""The pre-training corpus: SMILES lines -> unique canonical molecules, every downstream task's molecules removed,
+a held-out part.
 
-Every line ends up counted: invalid, duplicate, in a downstream test fold, left out by `max_molecules`, or kept.
+Every line ends up counted: invalid, duplicate, a molecule of a downstream task, left out by `max_molecules`, or kept.
 Formats are those of docs/design.md (pre-training files).
 """
 
@@ -20,8 +21,8 @@ import numpy as np
 import pandas as pd
 from rdkit import Chem, rdBase
 
-from chemlm.folds import load_fold_tables
-from chemlm.io import InputError, is_gzip
+from chemlm.config import CorpusSettings
+from chemlm.io import InputError, is_gzip, read_csv
 
 logger = logging.getLogger(__name__)
 
@@ -30,27 +31,6 @@ MAX_CHUNK = 5000  # molecules per task sent to a worker process
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
-
-
-@dataclass(frozen=True)
-class CorpusSettings:
-    """Config `pretrain` keys that decide which molecules pre-training sees (shared by all pre-trained models)."""
-
-    remove_test_overlap: bool
-    holdout_fraction: float
-    max_molecules: int  # 0: all
-    seed: int
-    isomeric_smiles: bool
-
-    @classmethod
-    def from_config(cls, pretrain: dict, isomeric_smiles: bool) -> CorpusSettings:
-        return cls(
-            remove_test_overlap=bool(pretrain["remove_test_overlap"]),
-            holdout_fraction=float(pretrain["holdout_fraction"]),
-            max_molecules=int(pretrain["max_molecules"]),
-            seed=int(pretrain["seed"]),
-            isomeric_smiles=bool(isomeric_smiles),
-        )
 
 
 @dataclass
@@ -100,13 +80,13 @@ def canonicalise(smiles: Sequence[str], isomeric: bool, workers: int = 1) -> lis
     return map_in_chunks(partial(canonical_chunk, isomeric=isomeric), smiles, workers)
 
 
-def downstream_test_smiles(fold_files: Sequence[tuple[str | Path, str | Path]]) -> set[str]:
-    """Canonical SMILES of every molecule in the test fold of the given (molecules.csv, split file) pairs."""
-    test: set[str] = set()
-    for molecules_csv, split_csv in fold_files:
-        table = load_fold_tables(Path(molecules_csv), Path(split_csv))
-        test.update(table.loc[table["fold"] == "test", "smiles"])
-    return test
+def task_molecule_smiles(molecules_files: Sequence[str | Path]) -> set[str]:
+    """Canonical SMILES of every molecule of the given molecules.csv files (all folds of every split and seed)."""
+    smiles: set[str] = set()
+    for path in molecules_files:
+        table = read_csv(path, usecols=["smiles"], dtype={"smiles": str}, keep_default_na=False)
+        smiles.update(table["smiles"])
+    return smiles
 
 
 def holdout_mask(count: int, fraction: float, rng: np.random.Generator) -> np.ndarray:
@@ -121,15 +101,15 @@ def holdout_mask(count: int, fraction: float, rng: np.random.Generator) -> np.nd
 
 
 def prepare_corpus(
-    smiles: Sequence[str], test_smiles: set[str], settings: CorpusSettings, blank_lines: int = 0, workers: int = 1
+    smiles: Sequence[str], task_smiles: set[str], settings: CorpusSettings, blank_lines: int = 0, workers: int = 1
 ) -> PreparedCorpus:
-    """Canonicalise, drop invalid and duplicate SMILES, remove downstream test molecules, sample, split off the holdout."""
+    """Canonicalise, drop invalid and duplicate SMILES, remove downstream task molecules, sample, split off the holdout."""
     canonical = canonicalise(smiles, settings.isomeric_smiles, workers)
     invalid = [text for text, form in zip(smiles, canonical) if form is None]
     unique = list(dict.fromkeys(form for form in canonical if form is not None))
     duplicates = len(smiles) - len(invalid) - len(unique)
-    if settings.remove_test_overlap:
-        kept = [form for form in unique if form not in test_smiles]
+    if settings.exclude_task_molecules:
+        kept = [form for form in unique if form not in task_smiles]
     else:
         kept = unique
     overlap = len(unique) - len(kept)
@@ -145,8 +125,8 @@ def prepare_corpus(
         "blank_lines": blank_lines,
         "invalid": len(invalid),
         "duplicates": duplicates,
-        "downstream_test_molecules": len(test_smiles) if settings.remove_test_overlap else None,
-        "test_overlap_removed": overlap if settings.remove_test_overlap else None,
+        "task_molecules": len(task_smiles) if settings.exclude_task_molecules else None,
+        "task_molecules_removed": overlap if settings.exclude_task_molecules else None,
         "left_out_by_max_molecules": left_out,
         "molecules": len(kept),
         "train": int((~holdout).sum()),
@@ -154,9 +134,9 @@ def prepare_corpus(
         "invalid_examples": invalid[:INVALID_EXAMPLES],
     }
     logger.info(
-        "corpus: %d lines, %d invalid, %d duplicates, %s removed as downstream test molecules, %d left out by "
+        "corpus: %d lines, %d invalid, %d duplicates, %s removed as molecules of downstream tasks, %d left out by "
         "max_molecules: %d molecules (train %d, holdout %d)",
-        qc["lines"], len(invalid), duplicates, overlap if settings.remove_test_overlap else "none (not asked)",
+        qc["lines"], len(invalid), duplicates, overlap if settings.exclude_task_molecules else "none (not asked)",
         left_out, len(kept), qc["train"], qc["holdout"],
     )
     return PreparedCorpus(table, qc)
@@ -164,11 +144,11 @@ def prepare_corpus(
 
 def build_corpus(
     corpus_path: str | Path,
-    fold_files: Sequence[tuple[str | Path, str | Path]],
+    molecules_files: Sequence[str | Path],
     settings: CorpusSettings,
     workers: int = 1,
 ) -> PreparedCorpus:
-    """The corpus file -> the molecules pre-training uses; `fold_files` are every task's (molecules, split) pairs."""
+    """The corpus file -> the molecules pre-training uses; `molecules_files` are every task's molecules.csv."""
     smiles, blank_lines = read_smiles_lines(corpus_path)
-    test_smiles = downstream_test_smiles(fold_files) if settings.remove_test_overlap else set()
-    return prepare_corpus(smiles, test_smiles, settings, blank_lines, workers)
+    task_smiles = task_molecule_smiles(molecules_files) if settings.exclude_task_molecules else set()
+    return prepare_corpus(smiles, task_smiles, settings, blank_lines, workers)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -333,47 +332,58 @@ def projection_table(stage_mol_ids: np.ndarray, coordinates: dict[str, np.ndarra
 # The step
 
 
-def write_projections(
+def read_stages(zeroshot_npz: Path, finetuned_npz: Path) -> dict[str, StageEmbeddings]:
+    """Both stages' embeddings, which must hold the same molecules in the same order."""
+    stages = {stage: read_embeddings(Path(path)) for stage, path in zip(STAGES, (zeroshot_npz, finetuned_npz))}
+    if not np.array_equal(stages["zeroshot"].mol_ids, stages["finetuned"].mol_ids):
+        raise InputError(f"{finetuned_npz}: its molecules differ from those of {zeroshot_npz}; rerun the embeddings")
+    return stages
+
+
+def write_projection(
     zeroshot_npz: Path,
     finetuned_npz: Path,
     molecules_csv: Path,
     task: TaskSpec,
-    methods: Sequence[str],
-    probe_folds: int,
+    method: str,
     seed: int,
-    tables: Sequence[Path],
-    figures: Sequence[Path],
-    separation_json: Path,
+    table_csv: Path,
+    figure_png: Path,
     title: str,
     predictions_csv: Path | None = None,
     metrics_json: Path | None = None,
-) -> dict:
-    """For each method (aligned with `tables` and `figures`) a table of 2-D coordinates of both stages and its
-    figure; and the separation numbers of both stages with PCA's explained variance. Returns the latter."""
-    if "pca" not in methods:
-        raise InputError(f"projection methods {list(methods)}: PCA is always among them")
-    if not len(methods) == len(tables) == len(figures):
-        raise InputError(f"{len(methods)} methods but {len(tables)} tables and {len(figures)} figures")
-    stages = {stage: read_embeddings(Path(path)) for stage, path in zip(STAGES, (zeroshot_npz, finetuned_npz))}
+) -> None:
+    """One method's 2-D coordinates of both stages (a table) and its figure, before | after."""
+    stages = read_stages(zeroshot_npz, finetuned_npz)
     mol_ids = stages["zeroshot"].mol_ids
-    if not np.array_equal(mol_ids, stages["finetuned"].mol_ids):
-        raise InputError(f"{finetuned_npz}: its molecules differ from those of {zeroshot_npz}; rerun the embeddings")
     labels = read_labels(Path(molecules_csv), task, mol_ids, predictions_csv, metrics_json)
+    coordinates, explained = {}, {}
+    for stage in STAGES:
+        coordinates[stage], explained[stage] = project_2d(stages[stage].embeddings, method, seed)
+    write_csv(projection_table(mol_ids, coordinates, labels), table_csv)
+    save_figure(projection_figure(coordinates, explained, labels, method, title), Path(figure_png))
+    logger.info("%s: %s of %d molecules written", title, METHOD_TITLES[method], len(mol_ids))
+
+
+def write_separation(
+    zeroshot_npz: Path,
+    finetuned_npz: Path,
+    molecules_csv: Path,
+    task: TaskSpec,
+    probe_folds: int,
+    seed: int,
+    separation_json: Path,
+    title: str,
+) -> dict:
+    """How well each stage's full embeddings separate the first label (silhouette, k-NN and logistic-regression
+    probes), with the share of variance of the first two principal components. Returns what it writes."""
+    stages = read_stages(zeroshot_npz, finetuned_npz)
+    labels = read_labels(Path(molecules_csv), task, stages["zeroshot"].mol_ids)
     record: dict = {
         stage: asdict(separation(stages[stage].embeddings, labels, task.type, probe_folds, seed, context=f"{title}, {stage}"))
         for stage in STAGES
     }
-    explained_variance: dict[str, list[float]] = {}
-    for method, table_path, figure_path in zip(methods, tables, figures):
-        coordinates, explained = {}, {}
-        for stage in STAGES:
-            coordinates[stage], explained[stage] = project_2d(stages[stage].embeddings, method, seed)
-        if method == "pca":
-            explained_variance = {stage: explained[stage] for stage in STAGES}
-        write_csv(projection_table(mol_ids, coordinates, labels), table_path)
-        save_figure(projection_figure(coordinates, explained, labels, method, title), Path(figure_path))
-        logger.info("%s: %s of %d molecules written", title, METHOD_TITLES[method], len(mol_ids))
-    record["pca_explained_variance"] = explained_variance
+    record["pca_explained_variance"] = {stage: project_2d(stages[stage].embeddings, "pca", seed)[1] for stage in STAGES}
     write_json(record, separation_json)
     for stage in STAGES:
         logger.info("%s, %s: %s", title, stage, record[stage])

@@ -19,16 +19,9 @@ from chemlm.config import CheckpointSpec
 from chemlm.folds import load_fold_tables
 from chemlm.io import InputError, atomic_path
 from chemlm.models.checkpoints import CheckpointError, load_encoder
-from chemlm.models.training import (
-    PROGRESS_EVERY_S,
-    LabelEncoding,
-    autocast,
-    collate,
-    evaluation_batches,
-    pick_device,
-    set_seed,
-    tokenize,
-)
+from chemlm.models.batching import collate, evaluation_batches, sequence_lengths, tokenize
+from chemlm.models.finetuning import LabelEncoding
+from chemlm.models.loop import PROGRESS_EVERY_S, autocast, pick_device, set_seed
 from chemlm.tasks import TaskSpec
 
 logger = logging.getLogger(__name__)
@@ -61,8 +54,7 @@ def embed_sequences(
 ) -> np.ndarray:
     """Pooled embeddings (n, hidden), float32, in the order of `input_ids`; batches are sorted by length."""
     encoder.to(device).eval()
-    lengths = np.fromiter((len(ids) for ids in input_ids), dtype=np.int64, count=len(input_ids))
-    batches = evaluation_batches(lengths, batch_size)
+    batches = evaluation_batches(sequence_lengths(input_ids), batch_size)
     embeddings: np.ndarray | None = None
     last_report = time.perf_counter()
     with torch.inference_mode(), autocast(device):

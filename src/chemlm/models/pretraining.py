@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -27,18 +27,20 @@ from transformers import (
 
 from chemlm.config import PretrainSpec
 from chemlm.io import InputError, atomic_path, read_csv, write_csv, write_json
-from chemlm.models.tokenizers import pretraining_tokenizer
-from chemlm.models.training import (
-    Checkpointing,
-    autocast,
-    collate,
-    evaluation_batches,
+from chemlm.models.batching import collate, evaluation_batches, pad, sequence_lengths, tokenize
+from chemlm.models.loop import (
+    Batch,
+    HeldOutScore,
+    LoopSettings,
+    LoopState,
+    ResumeState,
+    history_table,
     inputs_fingerprint,
     pick_device,
     set_seed,
-    tokenize,
-    training_batches,
+    train,
 )
+from chemlm.models.tokenizers import pretraining_tokenizer
 
 logger = logging.getLogger(__name__)
 
@@ -52,28 +54,9 @@ MASK_FRACTION = 0.15
 MASK_TOKEN_SHARE = 0.8  # of the selected positions; RANDOM_TOKEN_SHARE get a random token, the rest stay as they are
 RANDOM_TOKEN_SHARE = 0.1
 IGNORED = -100
-# RoBERTa's pre-training optimiser (Liu et al. 2019), with linear warm-up and then linear decay to zero.
+# RoBERTa's pre-training optimiser (Liu et al. 2019); warm-up, schedule and clipping are settings of each model.
 BETAS = (0.9, 0.98)
 WEIGHT_DECAY = 0.01
-WARMUP_FRACTION = 0.05
-MAX_GRAD_NORM = 1.0
-PROGRESS_EVERY_S = 30.0
-METRICS = {"mlm": "masked_accuracy", "mtr": "r2"}
-
-
-@dataclass
-class PretrainEpoch:
-    epoch: int
-    train_loss: float
-    holdout_loss: float
-    holdout_metric: float  # masked-token accuracy (MLM) or mean R2 over descriptors (MTR)
-    seconds: float
-
-
-@dataclass
-class PretrainResult:
-    history: list[PretrainEpoch]
-    details: dict = field(default_factory=dict)
 
 
 def model_config(architecture_dir: str | Path, size: str, tokenizer: PreTrainedTokenizerBase, tokenizer_kind: str) -> PretrainedConfig:
@@ -113,19 +96,18 @@ def mask_tokens(
     return masked, torch.where(selected, input_ids, IGNORED)
 
 
-def sequence_lengths(input_ids: list[list[int]]) -> np.ndarray:
-    return np.fromiter((len(ids) for ids in input_ids), dtype=np.int64, count=len(input_ids))
-
-
 class MaskedLanguageModelling:
     """MLM with RobertaForMaskedLM. Held-out masks are drawn once, so epochs are scored on the same positions."""
 
-    objective = "mlm"
+    held_out = "holdout"
+    metric = "masked_accuracy"
+    maximise = True
 
     def __init__(
         self, tokenizer: PreTrainedTokenizerBase, train_ids: list[list[int]], holdout_ids: list[list[int]], batch_size: int, seed: int
     ):
         self.train_ids = train_ids
+        self.train_lengths = sequence_lengths(train_ids)
         self.pad_id = tokenizer.pad_token_id
         self.mask_id = tokenizer.mask_token_id
         self.special_ids = torch.tensor(sorted(set(tokenizer.all_special_ids)))
@@ -149,34 +131,41 @@ class MaskedLanguageModelling:
     def set_random_state(self, state: dict[str, torch.Tensor]) -> None:
         self.generator.set_state(state["masking"])
 
-    def masked_batch(self, input_ids: list[list[int]], batch: np.ndarray, generator: torch.Generator) -> dict[str, torch.Tensor]:
-        inputs = collate(input_ids, batch, self.pad_id, torch.device("cpu"))
+    def masked_batch(self, input_ids: list[list[int]], indices: np.ndarray, generator: torch.Generator) -> Batch:
+        """Inputs with 15% of their tokens masked; the targets are the original tokens there and IGNORED elsewhere."""
+        inputs = pad(input_ids, indices, self.pad_id)
         maskable = ~torch.isin(inputs["input_ids"], self.special_ids)
         masked, labels = mask_tokens(inputs["input_ids"], maskable, self.mask_id, self.replacement_ids, generator)
-        return {"input_ids": masked, "attention_mask": inputs["attention_mask"], "labels": labels}
+        return Batch({"input_ids": masked, "attention_mask": inputs["attention_mask"]}, labels)
 
-    def logits_and_labels(self, model: PreTrainedModel, batch: dict[str, torch.Tensor], device: torch.device):
+    def build_batch(self, indices: np.ndarray) -> Batch:
+        return self.masked_batch(self.train_ids, indices, self.generator)
+
+    @staticmethod
+    def logits_and_labels(model: PreTrainedModel, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
         """Vocabulary logits at the masked positions only: the LM head never runs on the other 85%."""
-        batch = {name: tensor.to(device) for name, tensor in batch.items()}
-        hidden = model.roberta(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
-        selected = batch["labels"] != IGNORED
-        return model.lm_head(hidden[selected]).float(), batch["labels"][selected]
+        hidden = model.roberta(**batch.inputs).last_hidden_state
+        selected = batch.targets != IGNORED
+        return model.lm_head(hidden[selected]).float(), batch.targets[selected]
 
-    def loss(self, model: PreTrainedModel, batch: np.ndarray, device: torch.device) -> torch.Tensor:
-        logits, labels = self.logits_and_labels(model, self.masked_batch(self.train_ids, batch, self.generator), device)
-        return F.cross_entropy(logits, labels)
+    def loss_sum(self, model: PreTrainedModel, batch: Batch) -> torch.Tensor:
+        logits, labels = self.logits_and_labels(model, batch)
+        return F.cross_entropy(logits, labels, reduction="sum")
 
-    def evaluate(self, model: PreTrainedModel, device: torch.device) -> tuple[float, float, dict]:
+    def normaliser(self, batch: Batch) -> torch.Tensor:
+        return (batch.targets != IGNORED).sum().float()
+
+    def evaluate(self, model: PreTrainedModel, device: torch.device) -> HeldOutScore:
         """Held-out cross-entropy and accuracy over the masked positions."""
         loss_sum = torch.zeros((), device=device)
         correct = torch.zeros((), device=device)
         count = 0
         for batch in self.holdout:
-            logits, labels = self.logits_and_labels(model, batch, device)
+            logits, labels = self.logits_and_labels(model, batch.to(device))
             loss_sum += F.cross_entropy(logits, labels, reduction="sum")
             correct += (logits.argmax(dim=-1) == labels).sum()
             count += len(labels)
-        return float(loss_sum) / count, float(correct) / count, {"holdout_masked_tokens": count}
+        return HeldOutScore(float(loss_sum) / count, float(correct) / count, {"holdout_masked_tokens": count})
 
 
 @dataclass
@@ -197,11 +186,14 @@ class DescriptorFile:
         return loaded
 
 
-def masked_mse(predictions: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Mean squared error over the present (non-NaN) targets."""
+def squared_errors(predictions: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Squared errors over the present (non-NaN) targets, summed."""
     present = ~torch.isnan(targets)
-    squared = (predictions - torch.nan_to_num(targets)) ** 2
-    return (squared * present).sum() / present.sum().clamp(min=1)
+    return (((predictions - torch.nan_to_num(targets)) ** 2) * present).sum()
+
+
+def present_targets(targets: torch.Tensor) -> torch.Tensor:
+    return (~torch.isnan(targets)).sum().float()
 
 
 def r2_by_column(predictions: np.ndarray, targets: np.ndarray) -> np.ndarray:
@@ -223,7 +215,9 @@ class DescriptorRegression:
     the 199-output projection for the task's head.
     """
 
-    objective = "mtr"
+    held_out = "holdout"
+    metric = "r2"
+    maximise = True
 
     def __init__(
         self,
@@ -237,6 +231,7 @@ class DescriptorRegression:
     ):
         self.descriptors = descriptors
         self.train_ids, self.holdout_ids = train_ids, holdout_ids
+        self.train_lengths = sequence_lengths(train_ids)
         self.train_targets = torch.from_numpy(np.ascontiguousarray(descriptors.targets[train_rows]))
         self.holdout_targets = descriptors.targets[holdout_rows]
         self.pad_id = pad_id
@@ -255,109 +250,44 @@ class DescriptorRegression:
     def set_random_state(self, state: dict[str, torch.Tensor]) -> None:
         pass
 
-    def loss(self, model: PreTrainedModel, batch: np.ndarray, device: torch.device) -> torch.Tensor:
-        logits = model(**collate(self.train_ids, batch, self.pad_id, device)).logits.float()
-        return masked_mse(logits, self.train_targets[torch.as_tensor(batch)].to(device))
+    def build_batch(self, indices: np.ndarray) -> Batch:
+        return Batch(pad(self.train_ids, indices, self.pad_id), self.train_targets[torch.as_tensor(indices)])
 
-    def evaluate(self, model: PreTrainedModel, device: torch.device) -> tuple[float, float, dict]:
+    def loss_sum(self, model: PreTrainedModel, batch: Batch) -> torch.Tensor:
+        return squared_errors(model(**batch.inputs).logits.float(), batch.targets)
+
+    def normaliser(self, batch: Batch) -> torch.Tensor:
+        return present_targets(batch.targets)
+
+    def evaluate(self, model: PreTrainedModel, device: torch.device) -> HeldOutScore:
         """Held-out masked MSE and mean R2 over the descriptors that vary in the holdout."""
         predictions = torch.empty(self.holdout_targets.shape, dtype=torch.float32, device=device)
         for batch in evaluation_batches(sequence_lengths(self.holdout_ids), self.batch_size):
             logits = model(**collate(self.holdout_ids, batch, self.pad_id, device)).logits
             predictions[torch.as_tensor(batch, device=device)] = logits.float()
         targets = torch.from_numpy(self.holdout_targets).to(device)
-        loss = float(masked_mse(predictions, targets))
+        loss = float(squared_errors(predictions, targets) / present_targets(targets).clamp(min=1))
         r2 = r2_by_column(predictions.cpu().numpy().astype(np.float64), self.holdout_targets.astype(np.float64))
         scored = ~np.isnan(r2)
         details = {
             "descriptors_scored": int(scored.sum()),
             "holdout_r2_by_descriptor": {name: round(float(value), 4) for name, value, ok in zip(self.descriptors.names, r2, scored) if ok},
         }
-        return loss, float(np.mean(r2[scored])) if scored.any() else float("nan"), details
+        return HeldOutScore(loss, float(np.mean(r2[scored])) if scored.any() else float("nan"), details)
 
 
-def linear_schedule(total_steps: int):
-    warmup = max(1, round(WARMUP_FRACTION * total_steps))
-
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        return max(0.0, (total_steps - step) / max(1, total_steps - warmup))
-
-    return factor
-
-
-def train(
-    model: PreTrainedModel,
-    objective: MaskedLanguageModelling | DescriptorRegression,
-    spec: PretrainSpec,
-    seed: int,
-    device: torch.device,
-    checkpointing: Checkpointing,
-) -> PretrainResult:
-    """`spec.epochs` passes over the training part, each followed by a held-out evaluation; the last weights are kept.
-
-    The state is saved after every epoch and picked up again when a killed run restarts with the same inputs
-    and settings, so the result equals that of an uninterrupted run.
-    """
-    model.to(device)
-    optimizer = torch.optim.AdamW(
-        model.parameters(), lr=spec.learning_rate, betas=BETAS, weight_decay=WEIGHT_DECAY, fused=device.type == "cuda"
+def loop_settings(spec: PretrainSpec) -> LoopSettings:
+    return LoopSettings(
+        batch_size=spec.batch_size,
+        max_epochs=spec.epochs,
+        learning_rate=spec.learning_rate,
+        betas=BETAS,
+        weight_decay=WEIGHT_DECAY,
+        max_grad_norm=spec.max_grad_norm,
+        schedule=spec.schedule,
+        warmup_fraction=spec.warmup_fraction,
+        patience=spec.patience,
     )
-    lengths = sequence_lengths(objective.train_ids)
-    rng = np.random.default_rng(seed)
-    steps_per_epoch = len(training_batches(lengths, spec.batch_size, np.random.default_rng(seed)))
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, linear_schedule(spec.epochs * steps_per_epoch))
-    metric = METRICS[objective.objective]
-    result = PretrainResult(history=[])
-    resumed = checkpointing.load(("model",))
-    if resumed:
-        weights, objects, meta = resumed
-        model.load_state_dict(weights["model"])
-        optimizer.load_state_dict(objects["optimizer"])
-        scheduler.load_state_dict(objects["scheduler"])
-        torch.set_rng_state(objects["torch_rng"])
-        objective.set_random_state(objects["objective"])
-        rng.bit_generator.state = meta["numpy_rng"]
-        result = PretrainResult([PretrainEpoch(**record) for record in meta["history"]], meta["details"])
-        logger.info("resuming after epoch %d from %s", len(result.history), checkpointing.directory)
-    for epoch in range(len(result.history) + 1, spec.epochs + 1):
-        started = last_report = time.perf_counter()
-        model.train()
-        loss_sum = torch.zeros((), device=device)
-        batches = training_batches(lengths, spec.batch_size, rng)
-        for step, batch in enumerate(batches, start=1):
-            with autocast(device):
-                loss = objective.loss(model, batch, device)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), MAX_GRAD_NORM)
-            optimizer.step()
-            scheduler.step()
-            loss_sum += loss.detach() * len(batch)
-            if time.perf_counter() - last_report > PROGRESS_EVERY_S:
-                last_report = time.perf_counter()
-                logger.info("epoch %d: step %d/%d", epoch, step, len(batches))
-        model.eval()
-        with torch.inference_mode(), autocast(device):
-            holdout_loss, holdout_metric, result.details = objective.evaluate(model, device)
-        record = PretrainEpoch(epoch, float(loss_sum) / len(lengths), holdout_loss, holdout_metric, time.perf_counter() - started)
-        result.history.append(record)
-        checkpointing.save(
-            {"model": model.state_dict()},
-            {
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "torch_rng": torch.get_rng_state(),
-                "objective": objective.random_state(),
-            },
-            {"numpy_rng": rng.bit_generator.state, "history": [asdict(item) for item in result.history], "details": result.details},
-        )
-        logger.info(
-            "epoch %d/%d train_loss %.4f holdout_loss %.4f holdout_%s %.4f (%.1f s)",
-            epoch, spec.epochs, record.train_loss, holdout_loss, metric, holdout_metric, record.seconds,
-        )
-    return result
 
 
 def load_corpus(smiles_csv: str | Path) -> pd.DataFrame:
@@ -371,11 +301,6 @@ def load_corpus(smiles_csv: str | Path) -> pd.DataFrame:
     return corpus
 
 
-def history_table(history: list[PretrainEpoch], objective: str) -> pd.DataFrame:
-    table = pd.DataFrame([asdict(record) for record in history])
-    return table.rename(columns={"holdout_metric": f"holdout_{METRICS[objective]}"})
-
-
 def pretrain(
     smiles_csv: str | Path,
     descriptors_npz: str | Path | None,
@@ -386,7 +311,7 @@ def pretrain(
     history_csv: str | Path,
     run_json: str | Path,
     state_dir: str | Path,
-) -> PretrainResult:
+) -> LoopState:
     """Pre-train `spec` on the corpus's training part; write the model folder, the per-epoch history and a run record.
 
     Training state goes to `state_dir` after each epoch (removed at the end); a rerun after a kill resumes there.
@@ -422,8 +347,8 @@ def pretrain(
         len(train_ids), len(holdout_ids),
     )
     inputs = [Path(smiles_csv), Path(architecture_dir) / "config.json"] + ([Path(descriptors_npz)] if descriptors_npz else [])
-    checkpointing = Checkpointing(Path(state_dir), inputs_fingerprint(inputs, {"spec": spec.to_dict(), "seed": seed}))
-    result = train(model, objective, spec, seed, device, checkpointing)
+    resume = ResumeState(Path(state_dir), inputs_fingerprint(inputs, {"spec": spec.to_dict(), "seed": seed}))
+    result = train(model, objective, loop_settings(spec), seed, device, resume)
 
     record = {"name": spec.name, "objective": spec.objective, "size": spec.size, "tokenizer": spec.tokenizer, "epochs": spec.epochs}
     if spec.objective == "mtr":
@@ -434,8 +359,8 @@ def pretrain(
     with atomic_path(model_dir) as temporary:
         model.to("cpu").save_pretrained(temporary)
         tokenizer.save_pretrained(temporary)
-    write_csv(history_table(result.history, spec.objective), history_csv)
-    last = result.history[-1]
+    write_csv(history_table(result, objective), history_csv)
+    last = result.history[result.best_epoch - 1] if spec.patience is not None else result.history[-1]
     write_json(
         {
             "pretrain": spec.to_dict(),
@@ -445,12 +370,14 @@ def pretrain(
             "tokenizer_tokens": len(tokenizer),
             "corpus": {"train": len(train_ids), "holdout": len(holdout_ids)},
             "truncated_smiles": truncated,
-            "holdout_loss": last.holdout_loss,
-            f"holdout_{METRICS[spec.objective]}": last.holdout_metric,
+            "epochs_run": len(result.history),
+            "epoch_kept": last.epoch,
+            "holdout_loss": last.held_out_loss,
+            f"holdout_{objective.metric}": last.held_out_metric,
             **result.details,
             "seconds": round(time.perf_counter() - started, 2),
         },
         run_json,
     )
-    checkpointing.remove()
+    resume.remove()
     return result

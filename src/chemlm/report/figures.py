@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,8 +15,9 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from sklearn.metrics import auc, average_precision_score, precision_recall_curve, roc_curve
 
+from chemlm import layout
 from chemlm.io import atomic_path, read_csv
-from chemlm.report.results import VALIDATION_METRIC, StudyResults, metric_label, read_json_file
+from chemlm.report.results import VALIDATION_METRIC, DeclaredInputs, metric_label, read_json_file
 from chemlm.tasks import TaskSpec, TaskType, label_header, prediction_header
 
 logger = logging.getLogger(__name__)
@@ -36,21 +37,22 @@ def read_predictions(path: Path, task: TaskSpec) -> pd.DataFrame:
     return read_csv(path, dtype={"mol_id": str, "fold": str, **text})
 
 
-def scored_labels(predictions: pd.DataFrame, task: TaskSpec) -> tuple[np.ndarray, np.ndarray]:
-    """0/1 truths and scores of the test fold, pooled over labels (multi-label) or over classes one-vs-rest
-    (multi-class); molecules missing a label are left out for that label."""
+def scored_labels(predictions: pd.DataFrame, task: TaskSpec) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """(name, 0/1 truths, scores) of the test fold for each label (multi-label) or each class one-vs-rest
+    (multi-class), one entry for a binary task; molecules missing a label are left out for that label."""
     test = predictions[predictions["fold"] == "test"]
     if task.type is TaskType.MULTICLASS:
         classes = [column.removeprefix(prediction_header("")) for column in test.columns if column.startswith(prediction_header(""))]
         truth = test[label_header(task.label_columns[0])]
         present = truth.notna().to_numpy()
-        onehot = np.column_stack([(truth.astype(str).str.strip() == name).to_numpy(float) for name in classes])
-        scores = test[[prediction_header(name) for name in classes]].to_numpy(float)
-        return onehot[present].ravel(), scores[present].ravel()
-    truth = test[[label_header(label) for label in task.label_columns]].to_numpy(float).ravel()
-    scores = test[[prediction_header(label) for label in task.label_columns]].to_numpy(float).ravel()
-    present = ~np.isnan(truth)
-    return truth[present], scores[present]
+        names = truth[present].astype(str).str.strip()
+        return [(name, (names == name).to_numpy(float), test[prediction_header(name)].to_numpy(float)[present]) for name in classes]
+    scored = []
+    for label in task.label_columns:
+        truth = test[label_header(label)].to_numpy(float)
+        present = ~np.isnan(truth)
+        scored.append((label, truth[present], test[prediction_header(label)].to_numpy(float)[present]))
+    return scored
 
 
 def measured_and_predicted(predictions: pd.DataFrame, task: TaskSpec) -> tuple[np.ndarray, np.ndarray]:
@@ -62,20 +64,45 @@ def measured_and_predicted(predictions: pd.DataFrame, task: TaskSpec) -> tuple[n
     return truth[present], predicted[present]
 
 
-def run_predictions(results: StudyResults, task: str, split: str) -> dict[str, dict[int, pd.DataFrame]]:
-    """Predictions of every model and seed with a predictions file, by model and seed."""
-    found: dict[str, dict[int, pd.DataFrame]] = {}
-    for model in results.models(task, split):
-        for seed in results.seeds(task, model, split):
-            path = results.run_dir(task, model, split, seed) / "predictions.csv"
-            if path.is_file():
-                found.setdefault(model, {})[seed] = read_predictions(path, results.tasks[task])
-    return found
+@dataclass(frozen=True)
+class Runs:
+    """The files of one task and split that the report_figures job declares, by model and seed."""
+
+    task: TaskSpec
+    split: str
+    checkpoints: tuple[str, ...]
+    baselines: tuple[str, ...]
+    seeds: tuple[int, ...]
+    files: DeclaredInputs
+
+    def predictions(self) -> dict[str, dict[int, pd.DataFrame]]:
+        """Predictions of every model and seed."""
+        return {
+            model: {
+                seed: read_predictions(self.files(layout.predictions(self.task.name, model, self.split, seed, model in self.baselines)), self.task)
+                for seed in self.seeds
+            }
+            for model in (*self.checkpoints, *self.baselines)
+        }
+
+    def histories(self) -> dict[str, dict[int, tuple[pd.DataFrame, int | None]]]:
+        """Fine-tuning histories with the epoch whose weights were kept, by checkpoint and seed."""
+        found: dict[str, dict[int, tuple[pd.DataFrame, int | None]]] = {}
+        for model in self.checkpoints:
+            for seed in self.seeds:
+                history = read_csv(self.files(layout.finetune_file("history.csv", self.task.name, model, self.split, seed)))
+                run = read_json_file(self.files(layout.finetune_file("run.json", self.task.name, model, self.split, seed)))
+                found.setdefault(model, {})[seed] = (history, run.get("best_epoch"))
+        return found
+
+
+GRID = np.linspace(0.0, 1.0, 201)
 
 
 @dataclass(frozen=True)
 class ClassificationCurves:
-    """ROC and precision-recall curves of one run's test fold."""
+    """ROC and precision-recall curves of one run's test fold, macro-averaged over labels or classes (on a common
+    grid of false-positive rate and recall) as the metrics table averages AUROC and AUPRC; a binary task has one."""
 
     false_positive_rate: np.ndarray
     true_positive_rate: np.ndarray
@@ -86,17 +113,32 @@ class ClassificationCurves:
     positive_rate: float
 
     @classmethod
-    def of(cls, truth: np.ndarray, scores: np.ndarray) -> ClassificationCurves | None:
-        """None when the test fold holds one class only: the curves are undefined."""
-        if len(np.unique(truth)) < 2:
+    def of(cls, scored: list[tuple[str, np.ndarray, np.ndarray]]) -> ClassificationCurves | None:
+        """None when no label has both classes in the test fold: the curves are undefined."""
+        defined = [(truth, scores) for _, truth, scores in scored if len(np.unique(truth)) == 2]
+        if not defined:
             return None
-        false_positive_rate, true_positive_rate, _ = roc_curve(truth, scores)
-        precision, recall, _ = precision_recall_curve(truth, scores)
+        curves = []
+        for truth, scores in defined:
+            false_positive_rate, true_positive_rate, _ = roc_curve(truth, scores)
+            precision, recall, _ = precision_recall_curve(truth, scores)
+            curves.append((false_positive_rate, true_positive_rate, precision, recall,
+                           auc(false_positive_rate, true_positive_rate), average_precision_score(truth, scores), truth.mean()))
+        if len(curves) == 1:
+            fpr, tpr, precision, recall, auroc, average_precision, positive_rate = curves[0]
+            return cls(fpr, tpr, precision, recall, float(auroc), float(average_precision), float(positive_rate))
+        # precision at recall r: the best precision at any recall >= r (the usual interpolation), then the mean
+        interpolated_precision = [
+            np.array([precision[recall >= level].max() for level in GRID]) for _, _, precision, recall, *_ in curves
+        ]
         return cls(
-            false_positive_rate, true_positive_rate, precision, recall,
-            auroc=float(auc(false_positive_rate, true_positive_rate)),
-            average_precision=float(average_precision_score(truth, scores)),
-            positive_rate=float(truth.mean()),
+            GRID,
+            np.mean([np.interp(GRID, fpr, tpr) for fpr, tpr, *_ in curves], axis=0),
+            np.mean(interpolated_precision, axis=0),
+            GRID,
+            auroc=float(np.mean([curve[4] for curve in curves])),
+            average_precision=float(np.mean([curve[5] for curve in curves])),
+            positive_rate=float(np.mean([curve[6] for curve in curves])),
         )
 
 
@@ -105,7 +147,7 @@ def draw_classification_curves(axes: tuple[Axes, Axes], runs: Mapping[str, Mappi
     colors = model_colors(list(runs))
     positive_rates = []
     for model, by_seed in runs.items():
-        seed_curves = (ClassificationCurves.of(*scored_labels(predictions, task)) for predictions in by_seed.values())
+        seed_curves = (ClassificationCurves.of(scored_labels(predictions, task)) for predictions in by_seed.values())
         curves = [curve for curve in seed_curves if curve is not None]
         if not curves:
             continue
@@ -143,57 +185,31 @@ def draw_parity(axis: Axes, runs: Mapping[str, Mapping[int, pd.DataFrame]], task
     axis.set(xlabel="measured", ylabel="predicted", title=f"test fold: {', '.join(task.label_columns)}")
 
 
-def empty_figure(message: str) -> Figure:
-    figure = Figure(figsize=(6, 1.2))
-    axis = figure.subplots()
-    axis.axis("off")
-    axis.text(0.5, 0.5, message, ha="center", va="center", fontsize=10)
-    return figure
-
-
-def test_curves_figure(results: StudyResults, task: str, split: str) -> Figure:
+def test_curves_figure(runs: Runs) -> Figure:
     """ROC and precision-recall curves (classification) or predicted vs measured (regression) of every model,
     each seed a faint line."""
-    spec = results.tasks[task]
-    runs = run_predictions(results, task, split)
-    if not runs:
-        return empty_figure(f"{task} / {split}: no predictions files")
+    spec, task, split = runs.task, runs.task.name, runs.split
+    predictions = runs.predictions()
     if spec.type is TaskType.REGRESSION:
         figure = Figure(figsize=(5.5, 5))
         axis = figure.subplots()
-        draw_parity(axis, runs, spec)
+        draw_parity(axis, predictions, spec)
     else:
         figure = Figure(figsize=(11, 4.8))
         axes = figure.subplots(1, 2)
-        draw_classification_curves((axes[0], axes[1]), runs, spec)
-    pooled = {TaskType.MULTILABEL: ", pooled over labels", TaskType.MULTICLASS: ", classes one-vs-rest pooled"}
-    figure.suptitle(f"{task} / {split}{pooled.get(spec.type, '')}", fontsize=11)
+        draw_classification_curves((axes[0], axes[1]), predictions, spec)
+    averaged = {TaskType.MULTILABEL: ", macro-averaged over labels", TaskType.MULTICLASS: ", classes one-vs-rest, macro-averaged"}
+    figure.suptitle(f"{task} / {split}{averaged.get(spec.type, '')}", fontsize=11)
     figure.tight_layout()
     return figure
 
 
-def read_histories(results: StudyResults, task: str, split: str) -> dict[str, dict[int, tuple[pd.DataFrame, int | None]]]:
-    """Fine-tuning histories with the best epoch from run.json (None without it), by transformer and seed."""
-    found: dict[str, dict[int, tuple[pd.DataFrame, int | None]]] = {}
-    for model in results.models(task, split):
-        if results.is_baseline(model):
-            continue
-        for seed in results.seeds(task, model, split):
-            run_dir = results.run_dir(task, model, split, seed)
-            if (run_dir / "history.csv").is_file():
-                run_json = run_dir / "run.json"
-                best_epoch = read_json_file(run_json).get("best_epoch") if run_json.is_file() else None
-                found.setdefault(model, {})[seed] = (read_csv(run_dir / "history.csv"), best_epoch)
-    return found
-
-
-def learning_curves_figure(results: StudyResults, task: str, split: str) -> Figure:
+def learning_curves_figure(runs: Runs) -> Figure:
     """Training loss, validation loss and validation metric per epoch of every transformer and seed; a dot marks
     the epoch whose weights were kept."""
-    histories = read_histories(results, task, split)
-    if not histories:
-        return empty_figure(f"{task} / {split}: no fine-tuning histories")
-    metric = metric_label(VALIDATION_METRIC[results.tasks[task].type])
+    histories = runs.histories()
+    task, split = runs.task.name, runs.split
+    metric = metric_label(VALIDATION_METRIC[runs.task.type])
     figure = Figure(figsize=(13, 4))
     axes = figure.subplots(1, 3)
     colors = model_colors(list(histories))
@@ -219,11 +235,12 @@ def save_figure(figure: Figure, path: str | Path) -> None:
 
 
 def write_task_figures(
-    config: Mapping[str, Any], summary_csv: str | Path, per_seed_csv: str | Path, task: str, split: str,
-    curves_png: str | Path, learning_png: str | Path,
+    task: TaskSpec, split: str, checkpoints: list[str], baselines: list[str], seeds: list[int], inputs: Iterable[str],
+    curves_png: str | Path, learning_png: str | Path, root: str | Path = ".",
 ) -> None:
-    """The test-curves and learning-curves PNGs of one task and split."""
-    results = StudyResults.load(config, summary_csv, per_seed_csv)
-    save_figure(test_curves_figure(results, task, split), curves_png)
-    save_figure(learning_curves_figure(results, task, split), learning_png)
-    logger.info("%s / %s: figures for models %s", task, split, ", ".join(results.models(task, split)))
+    """The test-curves and learning-curves PNGs of one task and split, from the files in `inputs` (relative to `root`)
+    alone."""
+    runs = Runs(task, split, tuple(checkpoints), tuple(baselines), tuple(seeds), DeclaredInputs(inputs, root))
+    save_figure(test_curves_figure(runs), curves_png)
+    save_figure(learning_curves_figure(runs), learning_png)
+    logger.info("%s / %s: figures for models %s, seeds %s", task.name, split, ", ".join([*checkpoints, *baselines]), seeds)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import html
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from chemlm.config import ReportSettings, Study
 from chemlm.io import atomic_path
 from chemlm.report.provenance import provenance_section
-from chemlm.report.results import ReportSettings, StudyResults
+from chemlm.report.results import DeclaredInputs, StudyResults
 from chemlm.report.sections import (
     Section,
     comparison_statements,
@@ -21,6 +22,7 @@ from chemlm.report.sections import (
     overview_table,
     paired_comparisons,
     paired_section,
+    pretraining_section,
     qc_section,
     split_section,
 )
@@ -54,17 +56,21 @@ summary { cursor: pointer; color: #1f3b57; }
 """
 
 
-def build_sections(results: StudyResults, settings: ReportSettings, config: Mapping[str, Any], benchmarks_dir: Path, repository: Path) -> list[Section]:
-    return [
+def build_sections(results: StudyResults, repository: Path) -> list[Section]:
+    """The page's sections in order; those that do not apply to the study (None) are left out."""
+    settings = results.study.report
+    sections = [
         overview_section(results, settings),
         paired_section(results, settings),
         curves_section(results),
         learning_section(results),
+        pretraining_section(results),
         embeddings_section(results),
         qc_section(results),
         split_section(results),
-        provenance_section(config, results, benchmarks_dir, repository),
+        provenance_section(results, repository),
     ]
+    return [section for section in sections if section is not None]
 
 
 def render_page(sections: Sequence[Section], title: str = TITLE) -> str:
@@ -95,21 +101,20 @@ def summary_markdown(results: StudyResults, settings: ReportSettings) -> str:
 
 def write_report(
     config: Mapping[str, Any],
-    summary_csv: str | Path,
-    per_seed_csv: str | Path,
-    benchmarks_dir: str | Path,
+    inputs: Iterable[str],
     repository: str | Path,
     html_path: str | Path,
     markdown_path: str | Path,
+    root: str | Path = ".",
 ) -> None:
-    """Write the HTML report and the Markdown summary of a workflow run (figures are read from
-    results/report/figures, made beforehand by the report_figures rule)."""
-    results = StudyResults.load(config, summary_csv, per_seed_csv)
-    settings = ReportSettings.from_config(config["report"])
-    sections = build_sections(results, settings, config, Path(benchmarks_dir), Path(repository))
+    """Write the HTML report and the Markdown summary of a workflow run from the files in `inputs` (paths relative
+    to `root`, as chemlm.layout.report_inputs lists them), and from no other file."""
+    study = Study.from_config(config)
+    results = StudyResults.load(study, DeclaredInputs(inputs, root))
+    sections = build_sections(results, Path(repository))
     page = render_page(sections)
     with atomic_path(html_path) as temporary:
         temporary.write_text(page, encoding="utf-8")
     with atomic_path(markdown_path) as temporary:
-        temporary.write_text(summary_markdown(results, settings), encoding="utf-8")
+        temporary.write_text(summary_markdown(results, study.report), encoding="utf-8")
     logger.info("report: %d sections, %d models, %.1f MB", len(sections), len(results.models()), len(page.encode()) / 2**20)

@@ -8,16 +8,15 @@ import math
 import os
 import platform
 import subprocess
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 import yaml
 
 import chemlm
+from chemlm import layout
 from chemlm.io import InputError, read_csv
-from chemlm.report.results import StudyResults, read_json_file
+from chemlm.report.results import DeclaredInputs, StudyResults, read_json_file
 from chemlm.report.sections import Section
 from chemlm.report.tables import MISSING, Table, details, heading, note, number, paragraph, preformatted
 
@@ -83,11 +82,9 @@ def finetune_runs(results: StudyResults) -> Table | None:
     rows = []
     for task in results.tasks:
         for split in results.splits:
-            for model in results.models(task, split):
-                if results.is_baseline(model):
-                    continue
-                for seed in results.seeds(task, model, split):
-                    path = results.run_dir(task, model, split, seed) / "run.json"
+            for model in results.study.checkpoints:
+                for seed in results.study.seeds:
+                    path = results.files(layout.finetune_file("run.json", task, model, split, seed))
                     if not path.is_file():
                         continue
                     run = read_json_file(path)
@@ -101,16 +98,19 @@ def finetune_runs(results: StudyResults) -> Table | None:
     return Table(["task", "model", "split", "seed", "device", "epochs run", "epoch kept", "stopped on", "seconds"], rows)
 
 
-def benchmark_table(benchmarks_dir: Path) -> Table | None:
-    """Jobs and wall time per rule from Snakemake's benchmark files, benchmarks/<rule>[/...].tsv."""
+def benchmark_table(files: DeclaredInputs) -> Table | None:
+    """Jobs, wall time and peak memory per rule from Snakemake's benchmark files, benchmarks/<rule>[/...].tsv."""
     frames = []
-    for path in sorted(benchmarks_dir.rglob("*.tsv")):
+    for name in files.where("benchmarks/"):
+        path = files(name)
+        if not path.is_file():
+            continue
         table = read_csv(path, sep="\t")
         if BENCHMARK_SECONDS not in table.columns:
             raise InputError(f"{path}: not a Snakemake benchmark file (no column '{BENCHMARK_SECONDS}')")
         rss = table["max_rss"] if "max_rss" in table.columns else pd.Series(math.nan, index=table.index)
         frames.append(pd.DataFrame({
-            "rule": path.relative_to(benchmarks_dir).parts[0].removesuffix(".tsv"),
+            "rule": Path(name).parts[1].removesuffix(".tsv"),
             "seconds": pd.to_numeric(table[BENCHMARK_SECONDS], errors="coerce"),
             "max_rss": pd.to_numeric(rss, errors="coerce"),
         }))
@@ -129,14 +129,14 @@ def benchmark_table(benchmarks_dir: Path) -> Table | None:
     return Table(["rule", "jobs", "total s", "mean s", "longest s", "peak memory MB"], rows)
 
 
-def provenance_section(config: Mapping[str, Any], results: StudyResults, benchmarks_dir: Path, repository: Path) -> Section:
+def provenance_section(results: StudyResults, repository: Path) -> Section:
     runs = finetune_runs(results)
-    benchmarks = benchmark_table(benchmarks_dir) if benchmarks_dir.is_dir() else None
+    benchmarks = benchmark_table(results.files)
     body = (
         paragraph(f"Report built {datetime.datetime.now(datetime.UTC).strftime('%Y-%m-%d %H:%M UTC')}.")
         + heading("Code") + paragraph(f"git commit: {git_description(repository)}")
         + heading("Wall time per rule")
-        + (benchmarks.html() if benchmarks else note(f"No benchmark files under {benchmarks_dir}."))
+        + (benchmarks.html() if benchmarks else note("No benchmark files."))
         + paragraph("Seconds summed over a rule's jobs (Snakemake benchmark files), which may have run in parallel; "
                     "the report's own time is in its benchmark file once it has finished.")
         + heading("Fine-tuning runs")
@@ -146,6 +146,6 @@ def provenance_section(config: Mapping[str, Any], results: StudyResults, benchma
         + paragraph("As installed where this report was built; envs/*.yaml pin the versions each step's environment uses.")
         + package_versions().html()
         + heading("Config")
-        + details("The config this run used, defaults filled in", preformatted(yaml.safe_dump(dict(config), sort_keys=False)))
+        + details("The config this run used, defaults filled in", preformatted(yaml.safe_dump(results.study.config, sort_keys=False)))
     )
     return Section("provenance", "Provenance", body)

@@ -1,5 +1,5 @@
-"""The report's sections, one function each, built from the result files. A section whose inputs are absent
-says so instead of failing."""
+"""The report's sections, one function each, built from the result files its rules declare. A section that does
+not apply to the study (no pre-training, no pair to compare) is left out; one whose file is absent says so."""
 
 from __future__ import annotations
 
@@ -13,17 +13,15 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from chemlm import layout
+from chemlm.config import ReportSettings
 from chemlm.io import read_csv
 from chemlm.report.results import (
-    CURVES_FIGURE,
-    LEARNING_FIGURE,
-    ReportSettings,
     Stat,
     StudyResults,
     higher_is_better,
     metric_label,
     read_json_file,
-    seed_of,
 )
 from chemlm.report.tables import (
     MISSING,
@@ -80,6 +78,13 @@ def is_published_column(column: Column, settings: ReportSettings) -> bool:
     return (column.task, column.split, column.metric) == (settings.published_task, settings.published_split, settings.metric)
 
 
+def published_references(results: StudyResults, settings: ReportSettings) -> dict[str, float]:
+    """The published single runs, when the study has their task and split (a study without HIV shows none)."""
+    if settings.published_task in results.tasks and settings.published_split in results.splits:
+        return settings.published
+    return {}
+
+
 def best_of(stats_by_model: dict[str, Stat], metric: str) -> str | None:
     if not stats_by_model:
         return None
@@ -112,7 +117,7 @@ def overview_table(results: StudyResults, settings: ReportSettings) -> Table:
         kind = "baseline" if results.is_baseline(model) else "fine-tuned"
         rows.append([model, kind, *(stat.text() if stat else MISSING for stat in stats_by_column)])
         row_classes.append("baseline" if results.is_baseline(model) else "")
-    for name, value in settings.published.items():
+    for name, value in published_references(results, settings).items():
         reference = [f"{value:.3f}" if is_published_column(column, settings) else MISSING for column in columns]
         rows.append([f"{name} (published)", "single run, reference", *reference])
         row_classes.append("reference")
@@ -149,16 +154,15 @@ def column_statements(results: StudyResults, column: Column) -> list[str]:
 
 def published_statements(results: StudyResults, settings: ReportSettings) -> list[str]:
     """Our seeds against the published single runs, on the published task, split and metric."""
-    if not settings.published:
+    published = published_references(results, settings)
+    if not published:
         return []
     column = Column(settings.published_task, settings.published_split, settings.metric)
-    references = ", ".join(f"{name} {value:.3f}" for name, value in settings.published.items())
-    found = column_stats(results, column) if settings.published_task in results.tasks else {}
+    found = column_stats(results, column)
     if not found:
-        return [f"Published single runs ({settings.published_task} / {settings.published_split}, "
-                f"{metric_label(settings.metric)}: {references}) have no matching results here."]
+        return []
     statements = []
-    for name, value in settings.published.items():
+    for name, value in published.items():
         stat = found.get(name)
         if stat is None:
             statements.append(f"{name} (published {value:.3f}) was not run here.")
@@ -168,8 +172,8 @@ def published_statements(results: StudyResults, settings: ReportSettings) -> lis
             spread = "; within one sd of our seeds" if abs(stat.mean - value) <= stat.sd else "; more than one sd of our seeds away"
         statements.append(f"{name}: {stat.inline()} here against {value:.3f} published (single run), difference {stat.mean - value:+.3f}{spread}.")
     choose = max if higher_is_better(settings.metric) else min
-    best_name = choose(settings.published, key=lambda name: settings.published[name])
-    best_value = settings.published[best_name]
+    best_name = choose(published, key=lambda name: published[name])
+    best_value = published[best_name]
     beating = [model for model, stat in found.items() if compared(stat.mean, best_value, settings.metric) == "better than"]
     if beating:
         statements.append(
@@ -285,7 +289,8 @@ class PairedComparison:
 
 
 def paired_comparisons(results: StudyResults, settings: ReportSettings) -> list[PairedComparison]:
-    if settings.paired is None:
+    """One comparison per overview column, when both checkpoints of `report.paired` are in the study."""
+    if settings.paired is None or not set(settings.paired) <= set(results.transformers):
         return []
     first, second = settings.paired
     comparisons = []
@@ -301,15 +306,12 @@ def paired_comparisons(results: StudyResults, settings: ReportSettings) -> list[
     return comparisons
 
 
-def paired_section(results: StudyResults, settings: ReportSettings) -> Section:
-    title = "Paired comparison"
-    if settings.paired is None:
-        return Section("paired", title, note("No checkpoints to pair (config key report.paired is null)."))
-    first, second = settings.paired
+def paired_section(results: StudyResults, settings: ReportSettings) -> Section | None:
+    """None (no section) unless both checkpoints of `report.paired` ran here."""
     comparisons = paired_comparisons(results, settings)
     if not comparisons:
-        ran = ", ".join(results.transformers)
-        return Section("paired", title, note(f"{first} and {second} did not both run on a common seed here (checkpoints: {ran})."))
+        return None
+    first, second = settings.paired
     body = paragraph(f"{first} and {second} fine-tuned on the same splits and seeds; differences per seed, so that "
                      "what the seeds share (split, test molecules) cancels out.")
     for comparison in comparisons:
@@ -325,27 +327,28 @@ def figure_section(results: StudyResults, anchor: str, title: str, name: str, ca
     body = ""
     for task, spec in results.tasks.items():
         for split in results.splits:
-            if not results.models(task, split):
-                continue
-            path = results.figure(task, split, name)
+            path = results.files(layout.report_figure(task, split, name))
             body += png_figure(path, f"{task} / {split}: {caption(spec)}") if path.is_file() else note(f"{task} / {split}: no figure ({path} is missing).")
-    return Section(anchor, title, body or note("No results to draw."))
+    return Section(anchor, title, body)
 
 
 def curves_caption(task: TaskSpec) -> str:
     if task.type is TaskType.REGRESSION:
         return "test-fold predictions against measured values of every model and seed (no ROC for regression)"
-    pooled = {TaskType.MULTILABEL: ", labels pooled", TaskType.MULTICLASS: ", classes one-vs-rest, pooled"}
-    return f"test-fold ROC and precision-recall curves of every model, one faint line per seed{pooled.get(task.type, '')}"
+    averaged = {
+        TaskType.MULTILABEL: ", macro-averaged over labels (the legend's AUROC is the table's mean over labels)",
+        TaskType.MULTICLASS: ", classes one-vs-rest, macro-averaged",
+    }
+    return f"test-fold ROC and precision-recall curves of every model, one faint line per seed{averaged.get(task.type, '')}"
 
 
 def curves_section(results: StudyResults) -> Section:
-    return figure_section(results, "curves", "ROC and precision-recall curves", CURVES_FIGURE, curves_caption)
+    return figure_section(results, "curves", "ROC and precision-recall curves", "test_curves", curves_caption)
 
 
 def learning_section(results: StudyResults) -> Section:
     return figure_section(
-        results, "learning", "Learning curves", LEARNING_FIGURE,
+        results, "learning", "Learning curves", "learning_curves",
         lambda task: "training and validation loss and validation metric per epoch of every fine-tuned model and seed",
     )
 
@@ -368,8 +371,7 @@ def explained_variance(separation: dict[str, Any]) -> str:
     return " → ".join(totals)
 
 
-def separation_table(seed_dirs: list[Path]) -> Table:
-    separations = {seed_of(folder): read_json_file(folder / "separation.json") for folder in seed_dirs if (folder / "separation.json").is_file()}
+def separation_table(separations: dict[int, dict[str, Any]]) -> Table:
     keys = list(dict.fromkeys(key for separation in separations.values() for stage in ("zeroshot", "finetuned")
                               for key in (separation.get(stage) or {})))
     rows = [[str(seed), *(change(separation, key) for key in keys), explained_variance(separation)] for seed, separation in separations.items()]
@@ -377,23 +379,62 @@ def separation_table(seed_dirs: list[Path]) -> Table:
 
 
 def embeddings_section(results: StudyResults) -> Section:
+    """Per task, split and checkpoint: the separation numbers of every seed and the projections of the first."""
+    study = results.study
     body = ""
     for task in results.tasks:
         for split in results.splits:
-            for model in results.models(task, split):
-                seed_dirs = results.projection_dirs(task, model, split)
-                if not seed_dirs:
-                    continue
+            for model in study.checkpoints:
+                separations = {
+                    seed: read_json_file(path)
+                    for seed in study.seeds
+                    if (path := results.files(layout.separation(task, model, split, seed))).is_file()
+                }
                 body += heading(f"{task} / {split} / {model}")
                 body += paragraph("Class separation of the test-fold embeddings, zero-shot (pre-trained) → fine-tuned; "
                                   "null (—) where undefined.")
-                body += separation_table(seed_dirs).html()
-                first = seed_dirs[0]
-                for image in sorted(first.glob("*.png")):
-                    body += png_figure(image, f"{task} / {split} / {model}, seed {seed_of(first)}: {image.stem}")
-    if not body:
-        body = note("No embedding projections in these results (no results/<task>/projections folders).")
+                body += separation_table(separations).html() if separations else note("No separation files.")
+                seed = study.seeds[0]
+                for method in study.projections:
+                    image = results.files(layout.projection("png", task, model, split, seed, method))
+                    body += png_figure(image, f"{task} / {split} / {model}, seed {seed}: {method}") if image.is_file() else note(f"{image} is missing.")
     return Section("embeddings", "Embeddings", body)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Pre-training
+
+
+def pretraining_section(results: StudyResults) -> Section | None:
+    """The pre-trained models' held-out scores per epoch; None (no section) when the study pre-trains nothing."""
+    study = results.study
+    if not study.pretrained:
+        return None
+    rows, epochs = [], []
+    for name, spec in study.pretrained.items():
+        run_path = results.files(layout.pretrain_file("run.json", spec.objective, spec.size, name))
+        history_path = results.files(layout.pretrain_file("history.csv", spec.objective, spec.size, name))
+        if not (run_path.is_file() and history_path.is_file()):
+            rows.append([name, spec.objective, spec.size, *([MISSING] * 6)])
+            continue
+        run = read_json_file(run_path)
+        metric = f"holdout_{'masked_accuracy' if spec.objective == 'mlm' else 'r2'}"
+        corpus = run.get("corpus", {})
+        rows.append([
+            name, spec.objective, spec.size, number(run.get("parameters"), 0),
+            f"{corpus.get('train', MISSING)} / {corpus.get('holdout', MISSING)}",
+            f"{run.get('epochs_run', MISSING)} (kept {run.get('epoch_kept', MISSING)})",
+            f"{metric.removeprefix('holdout_')} {number(run.get(metric))}", number(run.get("holdout_loss")), number(run.get("seconds"), 1),
+        ])
+        history = read_csv(history_path)
+        epochs.append(heading(f"{name} ({spec.objective}-{spec.size})", 4)
+                      + Table(list(history.columns), [[number(value) for value in row] for row in history.itertuples(index=False)]).html())
+    table = Table(["model", "objective", "size", "parameters", "train / holdout molecules", "epochs",
+                   "held-out score", "held-out loss", "seconds"], rows)
+    body = (paragraph("Models pre-trained here on one corpus (every task molecule removed), scored on its held-out part "
+                      "after each epoch: masked-token accuracy for MLM, mean R² over the descriptors for MTR.")
+            + table.html() + details("Held-out scores per epoch", "".join(epochs)))
+    return Section("pretraining", "Pre-training", body)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -427,21 +468,20 @@ def qc_section(results: StudyResults) -> Section:
     counts: dict[str, dict[str, Any]] = {}
     body_parts = []
     for task, spec in results.tasks.items():
-        data_dir = results.data_dir(task)
-        qc_path = data_dir / "qc.json"
+        qc_path = results.files(layout.data_file("qc.json", task))
         if not qc_path.is_file():
             body_parts.append(note(f"{task}: no QC ({qc_path} is missing)."))
             continue
         counts[task] = {key: value for key, value in read_json_file(qc_path).items() if key != "invalid_examples"}
-        molecules_path = data_dir / "molecules.csv"
+        molecules_path = results.files(layout.data_file("molecules.csv", task))
         balance_rows = []
         if molecules_path.is_file():
             molecules = read_csv(molecules_path, dtype={"mol_id": str, "smiles": str})
             balance_rows = [[label, describe_balance(BALANCE[spec.type](molecules[label]))] for label in spec.label_columns]
         task_body = heading(f"{task} ({spec.type.value})", 4)
         task_body += Table(["label", "molecules after QC"], balance_rows).html() if balance_rows else note(f"{molecules_path} is missing.")
-        task_body += example_rows(data_dir / "invalid.csv", "Rows dropped (invalid SMILES, empty, missing or conflicting labels)")
-        task_body += example_rows(data_dir / "duplicates.csv", "Duplicate groups (rows with the same canonical SMILES, merged)")
+        task_body += example_rows(results.files(layout.data_file("invalid.csv", task)), "Rows dropped (invalid SMILES, empty, missing or conflicting labels)")
+        task_body += example_rows(results.files(layout.data_file("duplicates.csv", task)), "Duplicate groups (rows with the same canonical SMILES, merged)")
         body_parts.append(task_body)
     keys = list(dict.fromkeys(key for task_counts in counts.values() for key in task_counts))
     table = Table(["task", *keys], [[task, *(number(task_counts.get(key)) for key in keys)] for task, task_counts in counts.items()])
@@ -453,17 +493,20 @@ def split_section(results: StudyResults) -> Section:
     size_rows, balance_rows = [], []
     for task in results.tasks:
         for split in results.splits:
-            for path in results.split_summary_files(task, split):
+            for seed in results.study.seeds:
+                path = results.files(layout.split_file("json", task, split, seed))
+                if not path.is_file():
+                    continue
                 summary = read_json_file(path)
                 sizes, scaffolds = summary["sizes"], summary.get("scaffolds", {})
                 size_rows.append([
-                    task, split, str(seed_of(path)),
+                    task, split, str(seed),
                     *(f"{sizes[fold]} ({summary['fractions'][fold]:.1%})" for fold in ("train", "valid", "test")),
                     " / ".join(str(scaffolds[fold]) for fold in ("train", "valid", "test")) if scaffolds else MISSING,
                     number(summary.get("scaffolds_in_several_folds")),
                 ])
                 for label, folds in summary["labels"].items():
-                    balance_rows.append([task, split, str(seed_of(path)), label, *(describe_balance(folds[fold]) for fold in ("train", "valid", "test"))])
+                    balance_rows.append([task, split, str(seed), label, *(describe_balance(folds[fold]) for fold in ("train", "valid", "test"))])
     if not size_rows:
         return Section("splits", "Splits", note("No split summaries (results/<task>/splits/<split>/seed<seed>.json)."))
     sizes = Table(["task", "split", "seed", "train", "valid", "test", "scaffolds train / valid / test", "scaffolds in several folds"], size_rows)

@@ -1,0 +1,213 @@
+"""Where every file of a workflow run lives, relative to the working directory: the one place that says so.
+
+Each function takes the wildcard values of a path; called without them, it returns the Snakemake pattern with
+`{task}`, `{checkpoint}`, ... in their places, which is how rules/common.smk uses it. The report and the tests call
+the same functions with values. `workflow_jobs` lists every job a study runs, with its wildcards, so that the files
+each job leaves (its log and benchmark) can be named before they exist.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from chemlm.data.ingest import is_url, url_filename
+
+if TYPE_CHECKING:
+    from chemlm.config import Study
+
+TASK, CHECKPOINT, BASELINE, MODEL = "{task}", "{checkpoint}", "{baseline}", "{model}"
+SPLIT, SEED, STAGE, METHOD = "{split}", "{seed}", "{stage}", "{method}"
+OBJECTIVE, SIZE, PRETRAINED, FIGURE = "{objective}", "{size}", "{pretrained}", "{figure}"
+
+STAGES = ("zeroshot", "finetuned")
+REPORT_FIGURES = ("test_curves", "learning_curves")
+
+SUMMARY = "results/summary.csv"
+PER_SEED = "results/metrics.csv"
+REPORT_HTML = "results/report/index.html"
+REPORT_MARKDOWN = "results/report/summary.md"
+CORPUS_SMILES = "results/pretrain/corpus/smiles.csv"
+CORPUS_QC = "results/pretrain/corpus/qc.json"
+CORPUS_DESCRIPTORS = "results/pretrain/corpus/descriptors.npz"
+CORPUS_DESCRIPTORS_QC = "results/pretrain/corpus/descriptors.json"
+
+# The wildcards that name one job of each rule: its log is logs/<rule>/<name>.log and its benchmark
+# benchmarks/<rule>/<name>.tsv; rules with one job have logs/<rule>.log and benchmarks/<rule>.tsv.
+JOB_NAMES: dict[str, str | None] = {
+    "download_dataset": "{task}/{filename}",
+    "ingest": "{task}",
+    "featurize": "{task}",
+    "split": "{task}/{split}/seed{seed}",
+    "fingerprints": "{task}",
+    "baseline": "{task}/{baseline}/{split}/seed{seed}",
+    "pretrain_corpus": None,
+    "pretrain_descriptors": None,
+    "pretrain": "{objective}-{size}/{pretrained}",
+    "finetune": "{task}/{checkpoint}/{split}/seed{seed}",
+    "evaluate": "{task}/{model}/{split}/seed{seed}",
+    "summarize": None,
+    "embed": "{task}/{checkpoint}/{split}/seed{seed}/{stage}",
+    "project": "{task}/{checkpoint}/{split}/seed{seed}/{method}",
+    "separation": "{task}/{checkpoint}/{split}/seed{seed}",
+    "report_figures": "{task}/{split}",
+    "report": None,
+}
+
+
+def _job_file(folder: str, extension: str, rule: str, wildcards: dict[str, object]) -> str:
+    name = JOB_NAMES[rule]
+    if name is None:
+        return f"{folder}/{rule}.{extension}"
+    return f"{folder}/{rule}/{name.format_map(wildcards) if wildcards else name}.{extension}"
+
+
+def log(rule: str, **wildcards: object) -> str:
+    return _job_file("logs", "log", rule, wildcards)
+
+
+def benchmark(rule: str, **wildcards: object) -> str:
+    return _job_file("benchmarks", "tsv", rule, wildcards)
+
+
+# ---- data
+
+def download(task: str = TASK, filename: str = "{filename}") -> str:
+    """A task's CSV downloaded from its URL (tasks with a local path are read where they are)."""
+    return f"resources/datasets/{task}/{filename}"
+
+
+def data_file(name: str, task: str = TASK) -> str:
+    """results/{task}/data/: table.csv, molecules.csv, qc.json, invalid.csv, duplicates.csv, ecfp4.npz."""
+    return f"results/{task}/data/{name}"
+
+
+def split_file(extension: str, task: str = TASK, split: str = SPLIT, seed: object = SEED) -> str:
+    """The fold of every molecule (csv) or the split's sizes and label balance (json)."""
+    return f"results/{task}/splits/{split}/seed{seed}.{extension}"
+
+
+# ---- pre-training
+
+def pretrain_dir(objective: str = OBJECTIVE, size: str = SIZE, pretrained: str = PRETRAINED) -> str:
+    return f"results/pretrain/{objective}-{size}/{pretrained}"
+
+
+def pretrain_file(name: str, objective: str = OBJECTIVE, size: str = SIZE, pretrained: str = PRETRAINED) -> str:
+    """model (the folder), history.csv, run.json; resume-state is not an output, so a killed job keeps it."""
+    return f"{pretrain_dir(objective, size, pretrained)}/{name}"
+
+
+# ---- models and their results
+
+def finetune_file(name: str, task: str = TASK, checkpoint: str = CHECKPOINT, split: str = SPLIT, seed: object = SEED) -> str:
+    """model (the folder), history.csv, predictions.csv, run.json, resume-state."""
+    return f"results/{task}/finetune/{checkpoint}/{split}/seed{seed}/{name}"
+
+
+def baseline_predictions(task: str = TASK, baseline: str = BASELINE, split: str = SPLIT, seed: object = SEED) -> str:
+    return f"results/{task}/baselines/{baseline}/{split}/seed{seed}/predictions.csv"
+
+
+def predictions(task: str, model: str, split: str, seed: object, is_baseline: bool) -> str:
+    """The predictions a model's metrics come from: a baseline's or a fine-tuned checkpoint's."""
+    if is_baseline:
+        return baseline_predictions(task, model, split, seed)
+    return finetune_file("predictions.csv", task, model, split, seed)
+
+
+def metrics(task: str = TASK, model: str = MODEL, split: str = SPLIT, seed: object = SEED) -> str:
+    return f"results/{task}/metrics/{model}/{split}/seed{seed}.json"
+
+
+def embeddings(task: str = TASK, checkpoint: str = CHECKPOINT, split: str = SPLIT, seed: object = SEED, stage: str = STAGE) -> str:
+    return f"results/{task}/embeddings/{checkpoint}/{split}/seed{seed}/{stage}.npz"
+
+
+def projection(
+    extension: str, task: str = TASK, checkpoint: str = CHECKPOINT, split: str = SPLIT, seed: object = SEED, method: str = METHOD
+) -> str:
+    """A projection's coordinates (csv) or figure (png)."""
+    return f"results/{task}/projections/{checkpoint}/{split}/seed{seed}/{method}.{extension}"
+
+
+def separation(task: str = TASK, checkpoint: str = CHECKPOINT, split: str = SPLIT, seed: object = SEED) -> str:
+    return f"results/{task}/projections/{checkpoint}/{split}/seed{seed}/separation.json"
+
+
+def report_figure(task: str = TASK, split: str = SPLIT, figure: str = FIGURE) -> str:
+    return f"results/report/figures/{task}/{split}/{figure}.png"
+
+
+# ---- every job of a study
+
+def workflow_jobs(study: Study) -> Iterator[tuple[str, dict[str, object]]]:
+    """(rule, wildcards) of every job the workflow runs for `study`, as rules/*.smk define them."""
+    for task, spec in study.tasks.items():
+        if is_url(spec.source):
+            yield "download_dataset", {"task": task, "filename": url_filename(spec.source)}
+        yield "ingest", {"task": task}
+        yield "featurize", {"task": task}
+        if study.baselines:
+            yield "fingerprints", {"task": task}
+        for split in study.splits:
+            yield "report_figures", {"task": task, "split": split}
+            for seed in study.seeds:
+                run = {"task": task, "split": split, "seed": seed}
+                yield "split", run
+                for baseline in study.baselines:
+                    yield "baseline", {**run, "baseline": baseline}
+                for model in study.models:
+                    yield "evaluate", {**run, "model": model}
+                for checkpoint in study.checkpoints:
+                    yield "finetune", {**run, "checkpoint": checkpoint}
+                    yield "separation", {**run, "checkpoint": checkpoint}
+                    for stage in STAGES:
+                        yield "embed", {**run, "checkpoint": checkpoint, "stage": stage}
+                    for method in study.projections:
+                        yield "project", {**run, "checkpoint": checkpoint, "method": method}
+    if study.corpus is not None:
+        yield "pretrain_corpus", {}
+        if study.has_mtr:
+            yield "pretrain_descriptors", {}
+        for name, spec in study.pretrained.items():
+            yield "pretrain", {"objective": spec.objective, "size": spec.size, "pretrained": name}
+    yield "summarize", {}
+    yield "report", {}
+
+
+# ---- what the report reads, all of it declared as inputs of its rules
+
+def report_figure_inputs(study: Study, task: str, split: str) -> dict[str, list[str]]:
+    """The files the report_figures job of one task and split reads: every model's predictions, every fine-tuning
+    history and run record."""
+    runs = [(model, seed) for model in study.models for seed in study.seeds]
+    return {
+        "predictions": [predictions(task, model, split, seed, study.is_baseline(model)) for model, seed in runs],
+        "histories": [finetune_file("history.csv", task, model, split, seed) for model, seed in runs if not study.is_baseline(model)],
+        "runs": [finetune_file("run.json", task, model, split, seed) for model, seed in runs if not study.is_baseline(model)],
+    }
+
+
+def report_inputs(study: Study) -> dict[str, list[str]]:
+    """Every file the report reads, by kind; the report refuses to read any other."""
+    checkpoint_runs = [
+        (task, checkpoint, split, seed)
+        for task in study.tasks for checkpoint in study.checkpoints for split in study.splits for seed in study.seeds
+    ]
+    return {
+        "summary": [SUMMARY, PER_SEED],
+        "figures": [report_figure(task, split, figure) for task in study.tasks for split in study.splits for figure in REPORT_FIGURES],
+        "data": [
+            data_file(name, task) for task in study.tasks for name in ("qc.json", "molecules.csv", "invalid.csv", "duplicates.csv")
+        ],
+        "splits": [split_file("json", task, split, seed) for task in study.tasks for split in study.splits for seed in study.seeds],
+        "runs": [finetune_file("run.json", *run) for run in checkpoint_runs],
+        "projections": [
+            *(separation(*run) for run in checkpoint_runs),
+            *(projection("png", *run, method) for run in checkpoint_runs for method in study.projections),
+        ],
+        "pretraining": [pretrain_file(name, spec.objective, spec.size, spec.name) for spec in study.pretrained.values()
+                        for name in ("history.csv", "run.json")],
+        "benchmarks": [benchmark(rule, **wildcards) for rule, wildcards in workflow_jobs(study) if rule != "report"],
+    }

@@ -1,0 +1,332 @@
+"""Fine-tuning: a checkpoint with a task head, trained by the one training loop (chemlm.models.loop) with early
+stopping on the validation metric; writes the model folder, history, predictions and a run record.
+
+It imports no rdkit: a GPU machine runs it on molecules.csv and a split file alone.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from transformers import PreTrainedModel
+
+from chemlm.config import CheckpointSpec, FinetuneParams
+from chemlm.folds import FOLDS, load_fold_tables
+from chemlm.io import atomic_path, write_csv, write_json
+from chemlm.metrics import HIGHER_IS_BETTER, validation_score
+from chemlm.models.batching import collate, evaluation_batches, pad, sequence_lengths, tokenize
+from chemlm.models.checkpoints import HeadSpec, load_for_finetuning
+from chemlm.models.loop import (
+    Batch,
+    HeldOutScore,
+    LoopSettings,
+    LoopState,
+    ResumeState,
+    autocast,
+    history_table,
+    inputs_fingerprint,
+    pick_device,
+    set_seed,
+    train,
+)
+from chemlm.tasks import TaskSpec, TaskType, label_header, prediction_header
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LabelEncoding:
+    """How a task's labels become training targets, and back. Saved in the model's config."""
+
+    task_type: TaskType
+    labels: tuple[str, ...]
+    classes: tuple[str, ...] = ()  # multi-class: class names in head order
+    mean: tuple[float, ...] = ()  # regression: training-fold mean and sd per label
+    std: tuple[float, ...] = ()
+
+    @classmethod
+    def fit(cls, task: TaskSpec, molecules: pd.DataFrame, train_mask: np.ndarray) -> LabelEncoding:
+        labels = task.label_columns
+        if task.type is TaskType.MULTICLASS:
+            classes = tuple(sorted(molecules[labels[0]].dropna().astype(str).unique()))
+            return cls(task.type, labels, classes=classes)
+        if task.type is TaskType.REGRESSION:
+            values = molecules.loc[train_mask, list(labels)].to_numpy(dtype=float)
+            mean = np.nanmean(values, axis=0)
+            std = np.nanstd(values, axis=0)
+            std = np.where(std > 0, std, 1.0)
+            return cls(task.type, labels, mean=tuple(map(float, mean)), std=tuple(map(float, std)))
+        return cls(task.type, labels)
+
+    def head(self) -> HeadSpec:
+        if self.task_type is TaskType.BINARY:
+            names = {0: f"{self.labels[0]}=0", 1: f"{self.labels[0]}=1"}
+            return HeadSpec(2, "single_label_classification", names)
+        if self.task_type is TaskType.MULTICLASS:
+            return HeadSpec(len(self.classes), "single_label_classification", dict(enumerate(self.classes)))
+        problem = "multi_label_classification" if self.task_type is TaskType.MULTILABEL else "regression"
+        return HeadSpec(len(self.labels), problem, dict(enumerate(self.labels)))
+
+    def targets(self, molecules: pd.DataFrame) -> np.ndarray:
+        """Float targets (n, labels) with NaN for missing; multi-class: class indices (n,)."""
+        if self.task_type is TaskType.MULTICLASS:
+            index = {name: position for position, name in enumerate(self.classes)}
+            return molecules[self.labels[0]].astype(str).map(index).to_numpy(dtype=np.int64)
+        values = molecules[list(self.labels)].to_numpy(dtype=np.float32)
+        if self.task_type is TaskType.REGRESSION:
+            values = (values - np.asarray(self.mean, np.float32)) / np.asarray(self.std, np.float32)
+        return values
+
+    def predictions(self, logits: torch.Tensor) -> np.ndarray:
+        """Probabilities (classification) or values in the labels' units (regression); never logits."""
+        logits = logits.float()
+        if self.task_type is TaskType.BINARY:
+            return torch.softmax(logits, dim=-1)[:, 1:].cpu().numpy()
+        if self.task_type is TaskType.MULTICLASS:
+            return torch.softmax(logits, dim=-1).cpu().numpy()
+        if self.task_type is TaskType.MULTILABEL:
+            return torch.sigmoid(logits).cpu().numpy()
+        return logits.cpu().numpy() * np.asarray(self.std) + np.asarray(self.mean)
+
+    def prediction_columns(self) -> list[str]:
+        names = self.classes if self.task_type is TaskType.MULTICLASS else self.labels
+        return [prediction_header(name) for name in names]
+
+    def metric_targets(self, targets: np.ndarray) -> np.ndarray:
+        """Targets in the units `chemlm.metrics.validation_score` expects."""
+        if self.task_type is TaskType.REGRESSION:
+            return targets * np.asarray(self.std) + np.asarray(self.mean)
+        return targets
+
+
+@dataclass
+class EncodedFold:
+    mol_ids: np.ndarray
+    input_ids: list[list[int]]
+    targets: np.ndarray
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return sequence_lengths(self.input_ids)
+
+
+class TaskLoss:
+    """The task's loss on logits, with missing labels masked and optional class weights.
+
+    It is a sum divided by a normaliser that depends on the targets alone, so the chunks of a batch
+    (gradient accumulation after running out of memory) add up to exactly the whole batch's loss.
+    """
+
+    def __init__(self, encoding: LabelEncoding, train_targets: np.ndarray, class_weighted: bool, device: torch.device):
+        self.task_type = encoding.task_type
+        self.class_weights: torch.Tensor | None = None
+        self.pos_weight: torch.Tensor | None = None
+        if not class_weighted or not self.task_type.is_classification:
+            return
+        if self.task_type is TaskType.MULTILABEL:
+            positives = np.nansum(train_targets, axis=0)
+            negatives = np.sum(~np.isnan(train_targets), axis=0) - positives
+            self.pos_weight = torch.tensor(negatives / np.maximum(positives, 1), dtype=torch.float32, device=device)
+            return
+        indices = single_label_classes(train_targets)
+        classes = encoding.head().num_labels
+        counts = np.bincount(indices, minlength=classes).astype(np.float64)
+        # sklearn's "balanced" weights; a class absent from training gets weight 0 instead of infinity
+        weights = np.where(counts > 0, len(indices) / (classes * np.maximum(counts, 1)), 0.0)
+        self.class_weights = torch.tensor(weights, dtype=torch.float32, device=device)
+
+    @property
+    def single_label(self) -> bool:
+        return self.task_type in (TaskType.BINARY, TaskType.MULTICLASS)
+
+    def normaliser(self, targets: torch.Tensor) -> torch.Tensor:
+        if self.single_label:
+            classes = single_label_classes(targets)
+            if self.class_weights is None:
+                return torch.tensor(float(len(classes)), device=targets.device)
+            return self.class_weights[classes].sum()
+        return (~torch.isnan(targets)).sum().float()
+
+    def summed(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        logits = logits.float()
+        if self.single_label:
+            return F.cross_entropy(logits, single_label_classes(targets), weight=self.class_weights, reduction="sum")
+        present = ~torch.isnan(targets)
+        filled = torch.nan_to_num(targets)
+        if self.task_type is TaskType.MULTILABEL:
+            losses = F.binary_cross_entropy_with_logits(logits, filled, pos_weight=self.pos_weight, reduction="none")
+        else:
+            losses = (logits - filled) ** 2
+        return (losses * present).sum()
+
+    def __call__(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return self.summed(logits, targets) / self.normaliser(targets).clamp(min=1e-12)
+
+
+def single_label_classes(targets):
+    """Class indices from binary (n, 1) float or multi-class (n,) integer targets (numpy or torch)."""
+    column = targets if targets.ndim == 1 else targets[:, 0]
+    return column.long() if isinstance(column, torch.Tensor) else column.astype(np.int64)
+
+
+def predict_logits(
+    model: PreTrainedModel, fold: EncodedFold, batch_size: int, pad_id: int, device: torch.device
+) -> torch.Tensor:
+    model.eval()
+    outputs = torch.empty((len(fold.input_ids), model.config.num_labels), dtype=torch.float32, device=device)
+    with torch.inference_mode(), autocast(device):
+        for batch in evaluation_batches(fold.lengths, batch_size):
+            logits = model(**collate(fold.input_ids, batch, pad_id, device)).logits
+            outputs[torch.as_tensor(batch, device=device)] = logits.float()
+    return outputs
+
+
+class TaskObjective:
+    """Fine-tuning as an objective of the training loop: the task's loss on the training fold, scored by the
+    validation loss and the task type's validation metric (AUROC, macro-F1 or RMSE)."""
+
+    held_out = "valid"
+    metric = "metric"
+
+    def __init__(self, folds: dict[str, EncodedFold], encoding: LabelEncoding, params: FinetuneParams, pad_id: int, device: torch.device):
+        self.train_fold, self.valid_fold = folds["train"], folds["valid"]
+        self.encoding = encoding
+        self.loss_fn = TaskLoss(encoding, self.train_fold.targets, params.class_weighted, device)
+        self.eval_batch_size = params.eval_batch_size
+        self.pad_id = pad_id
+        self.maximise = HIGHER_IS_BETTER[encoding.task_type]
+        self.train_lengths = self.train_fold.lengths
+        self.valid_targets = torch.tensor(self.valid_fold.targets, device=device)
+        self.valid_truth = encoding.metric_targets(self.valid_fold.targets)
+
+    def build_batch(self, indices: np.ndarray) -> Batch:
+        return Batch(pad(self.train_fold.input_ids, indices, self.pad_id), torch.as_tensor(self.train_fold.targets[indices]))
+
+    def loss_sum(self, model: PreTrainedModel, batch: Batch) -> torch.Tensor:
+        return self.loss_fn.summed(model(**batch.inputs).logits, batch.targets)
+
+    def normaliser(self, batch: Batch) -> torch.Tensor:
+        return self.loss_fn.normaliser(batch.targets)
+
+    def evaluate(self, model: PreTrainedModel, device: torch.device) -> HeldOutScore:
+        logits = predict_logits(model, self.valid_fold, self.eval_batch_size, self.pad_id, device)
+        metric = validation_score(self.encoding.task_type, self.valid_truth, self.encoding.predictions(logits))
+        return HeldOutScore(float(self.loss_fn(logits, self.valid_targets)), float(metric))
+
+    def random_state(self) -> dict[str, torch.Tensor]:
+        return {}  # only the batch order is random, and that is the loop's generator
+
+    def set_random_state(self, state: dict[str, torch.Tensor]) -> None:
+        pass
+
+
+def loop_settings(params: FinetuneParams) -> LoopSettings:
+    return LoopSettings(
+        batch_size=params.batch_size,
+        max_epochs=params.max_epochs,
+        learning_rate=params.learning_rate,
+        betas=params.betas,
+        weight_decay=params.weight_decay,
+        max_grad_norm=params.max_grad_norm,
+        schedule=params.schedule,
+        warmup_fraction=params.warmup_fraction,
+        patience=params.patience,
+    )
+
+
+def prediction_table(encoding: LabelEncoding, molecules: pd.DataFrame, fold: str, predictions: np.ndarray) -> pd.DataFrame:
+    rows = molecules[molecules["fold"] == fold]
+    table = pd.DataFrame({"mol_id": rows["mol_id"].to_numpy(), "fold": fold})
+    for label in encoding.labels:
+        table[label_header(label)] = rows[label].to_numpy()
+    for column, values in zip(encoding.prediction_columns(), predictions.T):
+        table[column] = values
+    return table
+
+
+def finetune(
+    molecules_csv: Path,
+    split_csv: Path,
+    task: TaskSpec,
+    checkpoint: CheckpointSpec,
+    params: FinetuneParams,
+    seed: int,
+    model_dir: Path,
+    history_csv: Path,
+    predictions_csv: Path,
+    run_json: Path,
+    state_dir: Path,
+) -> LoopState:
+    """Fine-tune `checkpoint` on `task` and write the model folder, history, test/valid predictions and a run record.
+
+    Training state goes to `state_dir` after each epoch (removed at the end); a rerun after a kill resumes there.
+    """
+    started = time.perf_counter()
+    set_seed(seed)
+    device = pick_device()
+    molecules = load_fold_tables(Path(molecules_csv), Path(split_csv))
+    encoding = LabelEncoding.fit(task, molecules, (molecules["fold"] == "train").to_numpy())
+    model, tokenizer = load_for_finetuning(checkpoint, encoding.head(), seed)
+    folds: dict[str, EncodedFold] = {}
+    truncated: dict[str, int] = {}
+    for fold in FOLDS:
+        rows = molecules[molecules["fold"] == fold]
+        input_ids, truncated[fold] = tokenize(tokenizer, rows["smiles"].tolist(), params.max_length)
+        folds[fold] = EncodedFold(rows["mol_id"].to_numpy(), input_ids, encoding.targets(rows))
+    if any(truncated.values()):
+        logger.warning("SMILES longer than %d tokens were truncated: %s", params.max_length, truncated)
+    logger.info(
+        "task '%s' (%s), checkpoint '%s', seed %d, device %s: train %d, valid %d, test %d",
+        task.name, task.type.value, checkpoint.name, seed, device.type,
+        *(len(folds[fold].input_ids) for fold in FOLDS),
+    )
+    resume = ResumeState(Path(state_dir), run_fingerprint(molecules_csv, split_csv, task, checkpoint, params, seed))
+    objective = TaskObjective(folds, encoding, params, tokenizer.pad_token_id, device)
+    result = train(model, objective, loop_settings(params), seed, device, resume)
+
+    tables = [
+        prediction_table(
+            encoding, molecules, fold,
+            encoding.predictions(predict_logits(model, folds[fold], params.eval_batch_size, tokenizer.pad_token_id, device)),
+        )
+        for fold in ("valid", "test")
+    ]
+    model.config.update({"chemlm_task": {**asdict(encoding), "task_type": encoding.task_type.value, "task": task.name}})
+    with atomic_path(model_dir) as temporary:
+        model.to("cpu").save_pretrained(temporary)
+        tokenizer.save_pretrained(temporary)
+    write_csv(history_table(result, objective), history_csv)
+    write_csv(pd.concat(tables, ignore_index=True), predictions_csv)
+    write_json(
+        {
+            "task": task.name,
+            "checkpoint": checkpoint.to_dict(),
+            "seed": seed,
+            "device": device.type,
+            "params": params.to_dict(),
+            "fold_sizes": {fold: len(folds[fold].input_ids) for fold in FOLDS},
+            "truncated_smiles": truncated,
+            "best_epoch": result.best_epoch,
+            "epochs_run": len(result.history),
+            "early_stopping_on": f"{objective.held_out}_{result.monitored}",
+            "gradient_accumulation_parts": result.chunks,
+            "seconds": round(time.perf_counter() - started, 2),
+        },
+        run_json,
+    )
+    resume.remove()
+    return result
+
+
+def run_fingerprint(
+    molecules_csv: Path, split_csv: Path, task: TaskSpec, checkpoint: CheckpointSpec, params: FinetuneParams, seed: int
+) -> str:
+    settings = {"task": asdict(task), "checkpoint": checkpoint.to_dict(), "params": params.to_dict(), "seed": seed}
+    return inputs_fingerprint([molecules_csv, split_csv], settings)
