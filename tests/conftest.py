@@ -6,9 +6,8 @@ import os
 from pathlib import Path
 
 import pytest
-import yaml
 
-from helpers import snakemake, study_config
+from helpers import snakemake, write_study
 
 REPO = Path(__file__).resolve().parents[1]
 # Large shared inputs (full MoleculeNet files, model configs) live beside the repository, not in it.
@@ -25,7 +24,7 @@ def study_run(tmp_path_factory) -> Path:
     """A finished local run of `study_config()`: the reference of the SLURM test and the start of the rerun tests,
     which only dry-run on it (they must leave it as it is)."""
     workdir = tmp_path_factory.mktemp("study")
-    (workdir / "config.yaml").write_text(yaml.safe_dump(study_config()))
+    write_study(workdir)
     run = snakemake(workdir)
     assert run.returncode == 0, run.stderr[-4000:]
     return workdir

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import gzip
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 ARCHITECTURE = REPO / "resources" / "chemberta2-architecture"
@@ -88,13 +90,47 @@ def tiny_config() -> dict:
     }
 
 
+LOCAL_CHECKPOINT = "checkpoints/tinyB"  # relative to the workflow's working directory, as a user would write it
+STUDY_CORPUS = "corpus.txt"
+
+
 def study_config() -> dict:
-    """One task, two tiny checkpoints, one seed (as in `tiny_config`): the smallest config where a change can
-    touch only some jobs."""
+    """One task, one seed (as in `tiny_config`) and a checkpoint of each kind: `tinyA` from scratch, `tinyB` a local
+    model folder, `tinyM` pre-trained here by MLM: the smallest config where a change can touch only some jobs.
+    `write_study` puts the files it names in a working directory."""
     config = tiny_config()
     config["tasks"] = {"hiv": config["tasks"]["hiv"]}
-    config["checkpoints"] = {"tinyA": tiny_scratch_entry(), "tinyB": tiny_scratch_entry()}
+    config["checkpoints"] = {
+        "tinyA": tiny_scratch_entry(),
+        "tinyB": {"source": LOCAL_CHECKPOINT},
+        "tinyM": {"source": "pretrained:tinymlm"},
+    }
+    config["pretrain"] = {
+        "corpus": STUDY_CORPUS,
+        "holdout_fraction": 0.2,
+        "models": {"tinymlm": {"objective": "mlm", "size": "small", "epochs": 1, "batch_size": 32, "learning_rate": 1e-3, "max_length": 96}},
+    }
     return config
+
+
+def save_tiny_model(folder: Path, seed: int = 0) -> None:
+    """A tiny RoBERTa masked-language model with ChemBERTa-2's tokenizer, as `save_pretrained` writes it."""
+    import torch
+    from transformers import AutoConfig, AutoModelForMaskedLM, AutoTokenizer
+
+    config = AutoConfig.from_pretrained(ARCHITECTURE)
+    config.update(dict(TINY_ARCHITECTURE))
+    torch.manual_seed(seed)
+    AutoModelForMaskedLM.from_config(config).save_pretrained(folder)
+    AutoTokenizer.from_pretrained(ARCHITECTURE).save_pretrained(folder)
+
+
+def write_study(workdir: Path, config: dict | None = None) -> None:
+    """`config` (default: study_config()) as workdir/config.yaml, with the local checkpoint folder and the corpus it names."""
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config or study_config()))
+    save_tiny_model(workdir / LOCAL_CHECKPOINT)
+    with gzip.open(REPO / "resources" / "demo" / "pretrain_corpus.txt.gz", "rt") as handle:
+        (workdir / STUDY_CORPUS).write_text("".join(next(handle) for _ in range(300)))
 
 
 # A tiny model's job is mostly Python start-up: one thread each lets two of them run side by side on 2 cores.

@@ -10,7 +10,7 @@ import pytest
 import yaml
 from snakemake.resources import Resource
 
-from helpers import REPO, study_config
+from helpers import REPO, write_study
 from workflow_jobs import Job, parse_dry_run
 
 SLURM_PROFILE = REPO / "profiles" / "slurm" / "config.yaml"
@@ -30,7 +30,7 @@ def memory_mb(expression: str | int, attempt: int) -> int:
 @pytest.fixture(scope="module")
 def slurm_jobs(tmp_path_factory) -> dict[tuple, Job]:
     workdir = tmp_path_factory.mktemp("slurm-profile")
-    (workdir / "config.yaml").write_text(yaml.safe_dump(study_config()))
+    write_study(workdir)
     run = subprocess.run(
         [
             sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--profile", str(SLURM_PROFILE.parent),

@@ -1,24 +1,31 @@
-"""Incremental reruns, proven by the jobs `snakemake -n` plans after a config change on a finished run.
+"""Incremental reruns, proven by the jobs `snakemake -n` plans after a change on a finished run of the study config
+(a scratch, a local-folder and a pre-trained checkpoint).
 
 The expectation for each change is written in terms of what the change touches, not a list of today's rules: the jobs
 it touches directly (the changed checkpoint's fine-tuning, the new seed's or checkpoint's jobs, featurization) and
 every job downstream of them in the workflow's full job graph (`snakemake -n -F`), which is where evaluation,
 embeddings, projections, summaries and the report come in. The planned jobs must be exactly that set, so a rule that
-reruns too much or too little fails the test."""
+reruns too much or too little fails the test. Each test leaves the finished run as it found it."""
 
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import shutil
 from pathlib import PurePosixPath
 
+import pandas as pd
 import pytest
 import yaml
 
-from helpers import snakemake, study_config, tiny_scratch_entry
+from chemlm import layout
+from chemlm.config import Study
+from helpers import LOCAL_CHECKPOINT, save_tiny_model, snakemake, study_config, tiny_scratch_entry
 from workflow_jobs import Job, by_rule, downstream, parse_dry_run
 
-CHANGED, KEPT = "tinyA", "tinyB"  # the two checkpoints of study_config(), named so that no other wildcard value clashes
+# The checkpoints of study_config(), named so that no other wildcard value clashes
+SCRATCH, LOCAL, PRETRAINED = "tinyA", "tinyB", "tinyM"
 
 
 def planned_jobs(workdir, config: dict, *args: str) -> dict[tuple, Job]:
@@ -43,6 +50,16 @@ def assert_planned(planned: dict[tuple, Job], expected: set[Job]) -> None:
     )
 
 
+def new_jobs_only(workdir, all_jobs: dict[tuple, Job], config: dict, *args: str) -> dict[tuple, Job]:
+    """Plans `config` and checks that it plans exactly the jobs it adds to the workflow and what uses their outputs."""
+    with_change = planned_jobs(workdir, config, "--forceall", *args)
+    added = [job for key, job in with_change.items() if key not in all_jobs]
+    assert added, "the change adds no job"
+    planned = planned_jobs(workdir, config, *args)
+    assert_planned(planned, downstream(with_change, added))
+    return planned
+
+
 @pytest.fixture(scope="module")
 def all_jobs(study_run) -> dict[tuple, Job]:
     """Every job of the study config, done or not."""
@@ -55,55 +72,142 @@ def test_an_unchanged_rerun_does_nothing(study_run):
     assert "Nothing to be done" in run.stdout + run.stderr
 
 
-def test_output_paths_carry_readable_wildcard_values(all_jobs):
-    """Every wildcard value is a folder or file name of every output (seeds as `seed<N>`), and nothing is a hash."""
+def test_the_config_with_its_keys_in_another_order_reruns_nothing(study_run):
+    config = study_config()
+    config["tasks"]["hiv"] = dict(reversed(list(config["tasks"]["hiv"].items())))
+    config["checkpoints"][SCRATCH] = dict(reversed(list(config["checkpoints"][SCRATCH].items())))
+    config["finetune"] = dict(reversed(list(config["finetune"].items())))
+    text = yaml.safe_dump(config, sort_keys=True)  # as yaml.safe_dump writes any config: keys sorted
+    assert text != yaml.safe_dump(study_config(), sort_keys=False)
+    assert planned_jobs(study_run, yaml.safe_load(text)) == {}
+
+
+def test_the_layout_lists_every_job_and_output_paths_carry_readable_wildcard_values(all_jobs):
+    """chemlm.layout.workflow_jobs (whose benchmark files the report declares) is the workflow's job graph; every
+    wildcard value is a folder or file name of every output (seeds as `seed<N>`), and nothing is a hash."""
+    listed = {(rule, tuple(sorted((name, str(value)) for name, value in wildcards.items())))
+              for rule, wildcards in layout.workflow_jobs(Study.from_config(study_config()))}
+    assert listed == {job.key for job in all_jobs.values() if job.rule != "all"}
     for job in all_jobs.values():
         for path in job.outputs:
             parts = PurePosixPath(path).parts
             names = {*parts, *(PurePosixPath(part).stem for part in parts)}
             for name, value in job.wildcards:
+                if name in ("objective", "size"):  # the pre-trained model's folder: {objective}-{size}/{name}
+                    assert any(part.startswith(f"{value}-") or part.endswith(f"-{value}") for part in parts), f"{job}: {path}"
+                    continue
                 assert value in names or (name == "seed" and f"seed{value}" in names), f"{job}: {name} not in {path}"
             assert not re.search(r"[0-9a-f]{16,}", path), f"{path} looks like it holds a hash"
 
 
 def test_a_checkpoint_learning_rate_reruns_only_that_checkpoint(study_run, all_jobs):
     config = study_config()
-    config["checkpoints"][CHANGED]["finetune"] = {"learning_rate": 5e-4}
+    config["checkpoints"][SCRATCH]["finetune"] = {"learning_rate": 5e-4}
     planned = planned_jobs(study_run, config)
     # Only fine-tuning reads the learning rate: zero-shot embeddings of the same checkpoint stay as they are.
-    finetuning = [job for job in all_jobs.values() if job.rule == "finetune" and job.names(CHANGED)]
+    finetuning = [job for job in all_jobs.values() if job.rule == "finetune" and job.names(SCRATCH)]
     assert_planned(planned, downstream(all_jobs, finetuning))
-    assert not any(job.names(KEPT) for job in planned.values())
+    assert not any(job.names(LOCAL) or job.names(PRETRAINED) for job in planned.values())
     assert {"finetune", "evaluate", "summarize"} <= set(by_rule(planned.values()))
-    assert not {"ingest", "featurize", "split"} & set(by_rule(planned.values()))
+    assert not {"ingest", "featurize", "split", "pretrain", "pretrain_corpus"} & set(by_rule(planned.values()))
 
 
-def test_a_new_seed_adds_only_its_jobs(study_run, all_jobs):
+def test_a_new_seed_adds_only_its_jobs_and_no_pretraining(study_run, all_jobs):
     config = study_config()
     config["seeds"] = [0, 1]
-    with_seed = planned_jobs(study_run, config, "--forceall")
-    new_jobs = [job for key, job in with_seed.items() if key not in all_jobs]
-    assert new_jobs and all(job.wildcard("seed") == "1" for job in new_jobs), describe(new_jobs)
-    planned = planned_jobs(study_run, config)
-    assert_planned(planned, downstream(with_seed, new_jobs))
-    assert by_rule(job for job in planned.values() if job.rule == "finetune") == {"finetune": 2}
+    planned = new_jobs_only(study_run, all_jobs, config)
+    assert by_rule(job for job in planned.values() if job.rule == "finetune") == {"finetune": 3}
     assert not any(job.wildcard("seed") == "0" for job in planned.values())
+    assert not {"pretrain", "pretrain_corpus"} & set(by_rule(planned.values()))
+
+
+def test_the_documented_command_line_seeds_plan_what_the_config_file_does(study_run, all_jobs):
+    """README: `--config seeds=[0,1,2,3,4]`; Snakemake hands the list over as strings, the workflow reads numbers."""
+    config = study_config()
+    config["seeds"] = [0, 1]
+    from_file = planned_jobs(study_run, config)
+    from_command_line = planned_jobs(study_run, study_config(), "--config", "seeds=[0,1]")
+    assert from_command_line.keys() == from_file.keys() and from_file
+
+
+def test_a_new_split_method_adds_only_its_jobs_and_no_pretraining(study_run, all_jobs):
+    config = study_config()
+    config["split"] = {"methods": ["scaffold", "random"]}
+    planned = new_jobs_only(study_run, all_jobs, config)
+    assert {job.wildcard("split") for job in planned.values()} == {"random", None}
+    assert not {"pretrain", "pretrain_corpus", "ingest", "featurize"} & set(by_rule(planned.values()))
+
+
+def test_a_new_projection_method_computes_it_and_nothing_else(study_run, all_jobs):
+    config = study_config()
+    config["project"] = {"methods": ["pca", "tsne"]}
+    planned = new_jobs_only(study_run, all_jobs, config)
+    assert by_rule(planned.values()) == {"all": 1, "project": 3, "report": 1}
+    assert {job.wildcard("method") for job in planned.values() if job.rule == "project"} == {"tsne"}
 
 
 def test_a_new_checkpoint_adds_only_its_jobs(study_run, all_jobs):
     config = study_config()
     config["checkpoints"]["tinyC"] = tiny_scratch_entry()
-    with_checkpoint = planned_jobs(study_run, config, "--forceall")
-    new_jobs = [job for key, job in with_checkpoint.items() if key not in all_jobs]
-    assert new_jobs and all(job.names("tinyC") for job in new_jobs), describe(new_jobs)
+    planned = new_jobs_only(study_run, all_jobs, config)
+    assert not any(job.names(SCRATCH) or job.names(LOCAL) or job.names(PRETRAINED) for job in planned.values())
+
+
+def test_a_pretraining_setting_reruns_that_model_and_its_fine_tunes_only(study_run, all_jobs):
+    config = study_config()
+    config["pretrain"]["models"]["tinymlm"]["epochs"] = 2
     planned = planned_jobs(study_run, config)
-    assert_planned(planned, downstream(with_checkpoint, new_jobs))
-    assert not any(job.names(CHANGED) or job.names(KEPT) for job in planned.values())
+    assert_planned(planned, downstream(all_jobs, [job for job in all_jobs.values() if job.rule == "pretrain"]))
+    assert not any(job.names(SCRATCH) or job.names(LOCAL) for job in planned.values())
+    assert {"pretrain", "finetune", "embed"} <= set(by_rule(planned.values())) and "pretrain_corpus" not in by_rule(planned.values())
+
+
+def test_replacing_a_local_checkpoints_weights_reruns_its_fine_tuning(study_run, all_jobs, tmp_path):
+    weights = study_run / LOCAL_CHECKPOINT / "model.safetensors"
+    original = tmp_path / "model.safetensors"
+    shutil.copy2(weights, original)
+    try:
+        save_tiny_model(tmp_path / "other", seed=1)
+        shutil.copy(tmp_path / "other" / "model.safetensors", weights)
+        planned = planned_jobs(study_run, study_config())
+    finally:
+        shutil.copy2(original, weights)  # the finished run as it was, file times included
+        os.utime(weights, ns=(original.stat().st_atime_ns, original.stat().st_mtime_ns))
+    built_from_weights = [
+        job for job in all_jobs.values()
+        if job.names(LOCAL) and (job.rule == "finetune" or (job.rule == "embed" and job.wildcard("stage") == "zeroshot"))
+    ]
+    assert_planned(planned, downstream(all_jobs, built_from_weights))
+    assert all(f"{LOCAL_CHECKPOINT}/model.safetensors" in job.inputs for job in built_from_weights)
+    assert planned_jobs(study_run, study_config()) == {}
 
 
 def test_a_featurization_option_reruns_everything_after_featurize(study_run, all_jobs):
+    """The canonical SMILES change, so the corpus (which leaves out the task's molecules) is rebuilt as well."""
     config = study_config()
     config["featurize"] = {"isomeric_smiles": False}
     planned = planned_jobs(study_run, config)
-    assert_planned(planned, downstream(all_jobs, [job for job in all_jobs.values() if job.rule == "featurize"]))
+    touched = [job for job in all_jobs.values() if job.rule in ("featurize", "pretrain_corpus")]
+    assert_planned(planned, downstream(all_jobs, touched))
     assert set(all_jobs.values()) - set(planned.values()) == {job for job in all_jobs.values() if job.rule == "ingest"}
+
+
+def test_a_removed_seed_or_projection_method_leaves_the_report(study_run, tmp_path):
+    """Add a seed and a projection method, run, then go back: the report shows exactly what the config asks for."""
+    workdir = tmp_path / "run"
+    shutil.copytree(study_run, workdir, symlinks=True)
+    more = study_config()
+    more["seeds"], more["project"] = [0, 1], {"methods": ["pca", "tsne"]}
+    (workdir / "more.yaml").write_text(yaml.safe_dump(more))
+    run = snakemake(workdir, configfile="more.yaml")
+    assert run.returncode == 0, run.stderr[-4000:]
+    page = (workdir / layout.REPORT_HTML).read_text()
+    assert "tsne" in page and "<td>hiv</td><td>scaffold</td><td>1</td>" in page
+
+    run = snakemake(workdir)  # the original config
+    assert run.returncode == 0, run.stderr[-4000:]
+    page = (workdir / layout.REPORT_HTML).read_text()
+    assert "tsne" not in page and "<td>hiv</td><td>scaffold</td><td>1</td>" not in page
+    assert "<td>hiv</td><td>scaffold</td><td>0</td>" in page
+    assert set(pd.read_csv(workdir / layout.PER_SEED)["seed"]) == {0}
+    assert (workdir / layout.projection("png", "hiv", SCRATCH, "scaffold", 1, "tsne")).is_file()  # kept, not shown

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helpers import REPO, SINGLE_THREADED, snakemake, study_config
+from helpers import REPO, SINGLE_THREADED, snakemake, write_study
 from slurm_cluster import PARTITION, local_slurm
 from workflow_jobs import by_rule, parse_dry_run
 
@@ -44,7 +44,7 @@ def slurm_run(tmp_path_factory) -> SlurmRun:
     base = tmp_path_factory.mktemp("slurm")
     workdir = base / "work"
     workdir.mkdir()
-    (workdir / "config.yaml").write_text(yaml.safe_dump(study_config()))
+    write_study(workdir)
     command = [
         sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--profile", str(user_profile(base / "profile")),
         # the local reference run's threads: torch's float sums on the CPU depend on the thread count
