@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
@@ -105,3 +106,58 @@ def test_hub_id_without_network_says_how_to_use_a_local_folder():
     message = out.stdout.strip()
     assert message.startswith("checkpoint 'MLM' (DeepChem/ChemBERTa-77M-MLM): the Hugging Face Hub is unreachable")
     assert "checkpoints.MLM.source" in message and "\n" not in message
+
+
+def hub_layout_folder(shared_dir, name: str, destination) -> dict[str, torch.Tensor]:
+    """DeepChem/ChemBERTa-77M-<name> as it is on the Hub: its real config and tokenizer files (../shared/models) and
+    weights written by torch.save as pytorch_model.bin, no safetensors. MLM keys are RobertaForMaskedLM's; MTR keys
+    are those of DeepChem's RobertaForRegression (roberta.*, regression.dense.*, regression.out_proj.*, norm_mean,
+    norm_std), a class transformers does not have. Returns the saved weights."""
+    shutil.copytree(shared_dir / "models" / f"ChemBERTa-77M-{name}", destination)
+    config = AutoConfig.from_pretrained(destination)
+    torch.manual_seed(11)
+    masked_lm = AutoModelForMaskedLM.from_config(config)
+    weights = {key: value.clone() for key, value in masked_lm.state_dict().items()}
+    # written by the transformers of 2022, whose checkpoints still held this buffer
+    weights["roberta.embeddings.position_ids"] = torch.arange(config.max_position_embeddings).expand((1, -1))
+    if name == "MTR":
+        weights = {key: value for key, value in weights.items() if key.startswith("roberta.")}
+        targets, hidden = config.num_labels, config.hidden_size
+        weights |= {
+            "regression.dense.weight": torch.randn(hidden, hidden), "regression.dense.bias": torch.randn(hidden),
+            "regression.out_proj.weight": torch.randn(targets, hidden), "regression.out_proj.bias": torch.randn(targets),
+            "norm_mean": torch.tensor(config.norm_mean), "norm_std": torch.tensor(config.norm_std),
+        }
+    torch.save(weights, destination / "pytorch_model.bin")
+    assert not list(destination.glob("*.safetensors"))
+    return weights
+
+
+@pytest.mark.parametrize("name", ["MLM", "MTR"])
+def test_chemberta2_checkpoints_as_on_the_hub_fine_tune_and_embed(shared_dir, tmp_path, name):
+    from chemlm.models.embeddings import write_embeddings
+    from chemlm.models.finetuning import finetune
+    from helpers import demo_molecules, write_fold_files
+    from test_training import PARAMS, TASKS
+
+    folder = tmp_path / name
+    saved = hub_layout_folder(shared_dir, name, folder)
+    spec = CheckpointSpec(name, str(folder))
+    model, tokenizer = load_for_finetuning(spec, HEAD, seed=0)
+    assert model.config.hidden_size == 384 and model.config.num_hidden_layers == 3 and model.config.num_labels == 2
+    encoder = model.roberta.state_dict()
+    assert {f"roberta.{key}" for key in encoder} <= set(saved)
+    for key, tensor in encoder.items():  # every encoder weight arrives unchanged
+        torch.testing.assert_close(tensor, saved[f"roberta.{key}"], rtol=0, atol=0)
+    assert tokenizer.convert_ids_to_tokens(tokenizer("CCO")["input_ids"]) == ["[CLS]", "C", "C", "O", "[SEP]"]
+
+    molecules_csv, split_csv = write_fold_files(demo_molecules(80), tmp_path)
+    out = tmp_path / "finetuned"
+    params = PARAMS.__class__(**{**PARAMS.to_dict(), "betas": PARAMS.betas, "max_epochs": 1})
+    result = finetune(molecules_csv, split_csv, TASKS["binary"], spec, params, 0, out / "model", out / "history.csv",
+                      out / "predictions.csv", out / "run.json", out / "state")
+    assert len(result.history) == 1 and (out / "model" / "model.safetensors").is_file()
+    for stage, model_dir in (("zeroshot", None), ("finetuned", out / "model")):
+        write_embeddings(molecules_csv, split_csv, TASKS["binary"], spec, stage, 0, "mean", 32, 64, tmp_path / f"{stage}.npz", model_dir)
+        with np.load(tmp_path / f"{stage}.npz") as embeddings:
+            assert embeddings["embedding"].shape == (16, 384)
