@@ -11,6 +11,7 @@ import pytest
 import yaml
 from transformers import AutoModelForSequenceClassification
 
+from chemlm import layout
 from helpers import DATA, snakemake, tiny_config, tiny_scratch_entry
 
 TASKS = ("hiv", "activity", "tox21", "esol")
@@ -27,7 +28,7 @@ def finished_run(tmp_path_factory) -> Path:
 
 
 def test_summary_has_every_task_with_its_metrics(finished_run):
-    summary = pd.read_csv(finished_run / "results" / "summary.csv")
+    summary = pd.read_csv(finished_run / layout.SUMMARY)
     assert set(summary["task"]) == {"hiv", "activity", "tox21", "esol"}
     assert (summary["n_seeds"] <= 1).all() and set(summary["checkpoint"]) == MODELS
     metrics = {task: set(group["metric"]) for task, group in summary.groupby("task")}
@@ -37,38 +38,37 @@ def test_summary_has_every_task_with_its_metrics(finished_run):
     assert {"rmse", "mae", "r2", "pearson_r"} <= metrics["esol"]
     auroc = summary.set_index(["task", "checkpoint", "metric"]).loc[("hiv", "tiny", "auroc")]
     assert auroc["n_seeds"] == 1 and 0 <= auroc["mean"] <= 1 and np.isnan(auroc["sd"])
-    per_seed = pd.read_csv(finished_run / "results" / "metrics.csv")
+    per_seed = pd.read_csv(finished_run / layout.PER_SEED)
     assert set(per_seed["seed"]) == {0}
 
 
 def test_baselines_are_rows_beside_the_checkpoint_with_its_prediction_format(finished_run):
-    summary = pd.read_csv(finished_run / "results" / "summary.csv")
+    summary = pd.read_csv(finished_run / layout.SUMMARY)
     for task, metric in (("hiv", "auroc"), ("activity", "accuracy"), ("tox21", "auroc"), ("esol", "rmse")):
         rows = summary[(summary["task"] == task) & (summary["metric"] == metric)]
         assert set(rows["checkpoint"]) == MODELS and (rows["n_seeds"] == 1).all(), task
     for task in TASKS:
-        finetuned = pd.read_csv(finished_run / "results" / task / "finetune" / "tiny" / "scaffold" / "seed0" / "predictions.csv", dtype={"mol_id": str})
+        finetuned = pd.read_csv(finished_run / layout.finetune_file("predictions.csv", task, "tiny", "scaffold", 0), dtype={"mol_id": str})
         for baseline in ("ecfp4_rf", "ecfp4_logreg"):
             predictions = pd.read_csv(
-                finished_run / "results" / task / "baselines" / baseline / "scaffold" / "seed0" / "predictions.csv", dtype={"mol_id": str}
+                finished_run / layout.baseline_predictions(task, baseline, "scaffold", 0), dtype={"mol_id": str}
             )
             assert list(predictions.columns) == list(finetuned.columns), (task, baseline)
             pd.testing.assert_frame_equal(predictions.filter(regex="^(mol_id|fold|y:)"), finetuned.filter(regex="^(mol_id|fold|y:)"))
 
 
 def test_embeddings_and_projections_before_and_after_fine_tuning(finished_run):
-    results = finished_run / "results"
+    run = {"checkpoint": "tiny", "split": "scaffold", "seed": 0}
     for task in TASKS:
-        predictions = pd.read_csv(results / task / "finetune" / "tiny" / "scaffold" / "seed0" / "predictions.csv", dtype={"mol_id": str})
+        predictions = pd.read_csv(finished_run / layout.finetune_file("predictions.csv", task, **run), dtype={"mol_id": str})
         test_ids = predictions.loc[predictions["fold"] == "test", "mol_id"].tolist()
         for stage in ("zeroshot", "finetuned"):
-            with np.load(results / task / "embeddings" / "tiny" / "scaffold" / "seed0" / f"{stage}.npz") as data:
+            with np.load(finished_run / layout.embeddings(task, **run, stage=stage)) as data:
                 assert data["mol_id"].tolist() == test_ids and data["embedding"].shape == (len(test_ids), 32), (task, stage)
-        projections = results / task / "projections" / "tiny" / "scaffold" / "seed0"
-        table = pd.read_csv(projections / "pca.csv", dtype={"mol_id": str})
+        table = pd.read_csv(finished_run / layout.projection("csv", task, **run, method="pca"), dtype={"mol_id": str})
         assert table["stage"].value_counts().to_dict() == {"zeroshot": len(test_ids), "finetuned": len(test_ids)}
-        assert (projections / "pca.png").stat().st_size > 10_000
-        separation = json.loads((projections / "separation.json").read_text())
+        assert (finished_run / layout.projection("png", task, **run, method="pca")).stat().st_size > 10_000
+        separation = json.loads((finished_run / layout.separation(task, **run)).read_text())
         assert set(separation) == {"zeroshot", "finetuned", "pca_explained_variance"}
         assert separation["finetuned"]["probe_metric"] == {"esol": "r2", "activity": "accuracy"}.get(task, "auroc")
         if task == "hiv":
@@ -78,14 +78,14 @@ def test_embeddings_and_projections_before_and_after_fine_tuning(finished_run):
 
 
 def test_qc_lists_the_invalid_smiles(finished_run):
-    qc = json.loads((finished_run / "results" / "hiv" / "data" / "qc.json").read_text())
+    qc = json.loads((finished_run / layout.data_file("qc.json", "hiv")).read_text())
     assert qc["rows"] == 600 and qc["invalid"] == 2 and qc["molecules"] == 598
-    invalid = pd.read_csv(finished_run / "results" / "hiv" / "data" / "invalid.csv")
+    invalid = pd.read_csv(finished_run / layout.data_file("invalid.csv", "hiv"))
     assert invalid["row"].tolist() == [9, 86]  # the sample keeps two of the 7 SMILES RDKit rejects
 
 
 def test_models_reload_and_predictions_are_probabilities(finished_run):
-    run_dir = finished_run / "results" / "tox21" / "finetune" / "tiny" / "scaffold" / "seed0"
+    run_dir = finished_run / layout.finetune_file("", "tox21", "tiny", "scaffold", 0)
     model = AutoModelForSequenceClassification.from_pretrained(run_dir / "model")
     assert model.config.num_labels == 4 and model.config.problem_type == "multi_label_classification"
     predictions = pd.read_csv(run_dir / "predictions.csv")
@@ -94,18 +94,18 @@ def test_models_reload_and_predictions_are_probabilities(finished_run):
 
 
 def test_every_step_logged_with_epoch_lines(finished_run):
-    log = (finished_run / "logs" / "finetune" / "esol" / "tiny" / "scaffold" / "seed0.log").read_text()
+    log = (finished_run / layout.log("finetune", task="esol", checkpoint="tiny", split="scaffold", seed=0)).read_text()
     assert "epoch 1/2" in log and "epoch 2/2" in log and "restored epoch" in log
     for step in ("ingest", "featurize", "split", "evaluate"):
         assert any((finished_run / "logs" / step).rglob("*.log")), step
 
 
 def test_report_and_snakemake_report(finished_run):
-    page = (finished_run / "results" / "report" / "index.html").read_text()
+    page = (finished_run / layout.REPORT_HTML).read_text()
     for task in TASKS:
         assert f"{task} · scaffold ·" in page  # a column of the overview table
     assert "tiny" in page and "ecfp4_rf" in page and page.count('<img src="data:image/png;base64,') >= 2 * len(TASKS)
-    assert "| model | kind |" in (finished_run / "results" / "report" / "summary.md").read_text()
+    assert "| model | kind |" in (finished_run / layout.REPORT_MARKDOWN).read_text()
     assert any((finished_run / "benchmarks" / "finetune").rglob("*.tsv"))
     built = snakemake(finished_run, "--report", "snakemake-report.html")
     assert built.returncode == 0, built.stderr[-2000:]
@@ -147,4 +147,16 @@ def test_bad_input_fails_in_its_log_without_output(tmp_path):
     assert run.returncode != 0
     log = (tmp_path / "logs" / "ingest" / "hiv.log").read_text()
     assert log.strip().splitlines()[-1].startswith(f"ERROR: {DATA / 'hiv_small.csv'}: no column 'HIV_activ'")
-    assert not (tmp_path / "results" / "hiv" / "data" / "table.csv").exists()
+    assert not (tmp_path / layout.data_file("table.csv", "hiv")).exists()
+
+
+def test_wildcard_constraints_match_names_exactly(tmp_path):
+    """A checkpoint named `v1.5` matches only itself: its dot is not a regular-expression wildcard."""
+    config = tiny_config()
+    config["tasks"] = {"hiv": config["tasks"]["hiv"]}
+    config["checkpoints"] = {"v1.5": tiny_scratch_entry()}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    exact = snakemake(tmp_path, "-n", layout.metrics("hiv", "v1.5", "scaffold", 0))
+    assert exact.returncode == 0, exact.stderr[-2000:]
+    lookalike = snakemake(tmp_path, "-n", layout.metrics("hiv", "v1x5", "scaffold", 0))
+    assert lookalike.returncode != 0 and "MissingRuleException" in lookalike.stdout + lookalike.stderr
