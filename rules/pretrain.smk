@@ -1,5 +1,6 @@
 # Pre-training on a SMILES corpus (MLM or MTR); a checkpoint with source `pretrained:<name>` fine-tunes the result.
-# Its helper functions are in common.smk.
+# Its helper functions are in common.smk. Its jobs come first when cores are short (`priority`): the fine-tuning of
+# every pre-trained checkpoint waits for them.
 
 
 rule pretrain_corpus:
@@ -12,6 +13,7 @@ rule pretrain_corpus:
         layout.log("pretrain_corpus"),
     benchmark:
         layout.benchmark("pretrain_corpus")
+    priority: 10
     conda:
         "../envs/chemistry.yaml"
     threads: 4
@@ -33,6 +35,7 @@ rule pretrain_descriptors:
         layout.log("pretrain_descriptors"),
     benchmark:
         layout.benchmark("pretrain_descriptors")
+    priority: 10
     conda:
         "../envs/chemistry.yaml"
     threads: 16
@@ -51,6 +54,7 @@ rule pretrain:
         layout.log("pretrain"),
     benchmark:
         layout.benchmark("pretrain")
+    priority: 10
     conda:
         "../envs/training.yaml"
     threads: 4
