@@ -222,7 +222,7 @@ def test_pretraining_batch_parts_give_the_whole_batch_gradient(corpus_files, obj
         task = MaskedLanguageModelling(tokenizer, ids, ids[:8], 8, seed=0)
     else:
         rows = np.arange(len(ids))
-        task = DescriptorRegression(DescriptorFile.load(descriptors_npz, len(ids)), ids, ids[:8], rows, rows[:8], tokenizer.pad_token_id, 8)
+        task = DescriptorRegression(DescriptorFile.load(descriptors_npz, len(ids)), ids, ids[:8], rows, rows[:8], tokenizer.pad_token_id, 8, torch.device("cpu"))
     torch.manual_seed(0)
     model = task.build(model_config(ARCHITECTURE, "small", tokenizer, "chemberta2")).eval()
     batch = task.build_batch(np.arange(24))

@@ -9,11 +9,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from chemlm.config import CheckpointSpec, FinetuneParams
 from chemlm.metrics import validation_score
-from chemlm.models.batching import tokenize, training_batches
+from chemlm.models.batching import TokenStore, pad, tokenize, training_batches
 from chemlm.models.finetuning import LabelEncoding, finetune
 from chemlm.tasks import TaskSpec, TaskType
 from helpers import demo_molecules, tiny_scratch_entry, write_fold_files
@@ -186,3 +187,15 @@ assert not any(name == "rdkit" or name.startswith("rdkit.") for name in sys.modu
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]
     assert (tmp_path / "run" / "predictions.csv").is_file()
+
+
+def test_token_store_batches_are_the_padded_batches():
+    """Fine-tuning and MTR take batches from one padded tensor on the device: the same tensors as padding each batch."""
+    rng = np.random.default_rng(0)
+    input_ids = [list(rng.integers(3, 50, size=length)) for length in rng.integers(3, 40, size=100)]
+    store = TokenStore(input_ids, pad_id=1, device=torch.device("cpu"))
+    for size in (1, 7, 32):
+        indices = rng.choice(100, size=size, replace=False)
+        expected, got = pad(input_ids, indices, 1), store.batch(indices)
+        for name in ("input_ids", "attention_mask"):
+            assert got[name].dtype == expected[name].dtype and torch.equal(got[name], expected[name]), (size, name)

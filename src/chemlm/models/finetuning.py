@@ -21,7 +21,7 @@ from chemlm.config import CheckpointSpec, FinetuneParams
 from chemlm.folds import FOLDS, load_fold_tables
 from chemlm.io import atomic_path, write_csv, write_json
 from chemlm.metrics import HIGHER_IS_BETTER, validation_score
-from chemlm.models.batching import collate, evaluation_batches, pad, sequence_lengths, tokenize
+from chemlm.models.batching import TokenStore, collate, evaluation_batches, sequence_lengths, tokenize
 from chemlm.models.checkpoints import HeadSpec, load_for_finetuning
 from chemlm.models.loop import (
     Batch,
@@ -203,11 +203,13 @@ class TaskObjective:
         self.pad_id = pad_id
         self.maximise = HIGHER_IS_BETTER[encoding.task_type]
         self.train_lengths = self.train_fold.lengths
+        self.train_tokens = TokenStore(self.train_fold.input_ids, pad_id, device)
+        self.train_targets = torch.tensor(self.train_fold.targets, device=device)
         self.valid_targets = torch.tensor(self.valid_fold.targets, device=device)
         self.valid_truth = encoding.metric_targets(self.valid_fold.targets)
 
     def build_batch(self, indices: np.ndarray) -> Batch:
-        return Batch(pad(self.train_fold.input_ids, indices, self.pad_id), torch.as_tensor(self.train_fold.targets[indices]))
+        return Batch(self.train_tokens.batch(indices), self.train_targets[torch.as_tensor(indices).to(self.train_targets.device)])
 
     def loss_sum(self, model: PreTrainedModel, batch: Batch) -> torch.Tensor:
         return self.loss_fn.summed(model(**batch.inputs).logits, batch.targets)

@@ -27,7 +27,7 @@ from transformers import (
 
 from chemlm.config import PretrainSpec
 from chemlm.io import InputError, atomic_path, read_csv, write_csv, write_json
-from chemlm.models.batching import collate, evaluation_batches, pad, sequence_lengths, tokenize
+from chemlm.models.batching import TokenStore, collate, evaluation_batches, pad, sequence_lengths, tokenize
 from chemlm.models.loop import (
     Batch,
     HeldOutScore,
@@ -228,11 +228,13 @@ class DescriptorRegression:
         holdout_rows: np.ndarray,
         pad_id: int,
         batch_size: int,
+        device: torch.device,
     ):
         self.descriptors = descriptors
         self.train_ids, self.holdout_ids = train_ids, holdout_ids
         self.train_lengths = sequence_lengths(train_ids)
-        self.train_targets = torch.from_numpy(np.ascontiguousarray(descriptors.targets[train_rows]))
+        self.train_tokens = TokenStore(train_ids, pad_id, device)
+        self.train_targets = torch.from_numpy(np.ascontiguousarray(descriptors.targets[train_rows])).to(device)
         self.holdout_targets = descriptors.targets[holdout_rows]
         self.pad_id = pad_id
         self.batch_size = batch_size
@@ -251,7 +253,7 @@ class DescriptorRegression:
         pass
 
     def build_batch(self, indices: np.ndarray) -> Batch:
-        return Batch(pad(self.train_ids, indices, self.pad_id), self.train_targets[torch.as_tensor(indices)])
+        return Batch(self.train_tokens.batch(indices), self.train_targets[torch.as_tensor(indices).to(self.train_targets.device)])
 
     def loss_sum(self, model: PreTrainedModel, batch: Batch) -> torch.Tensor:
         return squared_errors(model(**batch.inputs).logits.float(), batch.targets)
@@ -336,7 +338,8 @@ def pretrain(
             raise InputError(f"pretrain.models.{spec.name}: objective 'mtr' needs the descriptors file")
         descriptors = DescriptorFile.load(descriptors_npz, len(corpus))
         objective = DescriptorRegression(
-            descriptors, train_ids, holdout_ids, np.flatnonzero(~holdout), np.flatnonzero(holdout), tokenizer.pad_token_id, spec.batch_size
+            descriptors, train_ids, holdout_ids, np.flatnonzero(~holdout), np.flatnonzero(holdout), tokenizer.pad_token_id,
+            spec.batch_size, device,
         )
     torch.manual_seed(seed)
     model = objective.build(config)
