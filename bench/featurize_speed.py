@@ -1,4 +1,5 @@
-"""Time chemlm's featurize on a task table against bare RDKit parsing of the same SMILES.
+"""Time chemlm's featurize on a task table against bare RDKit parsing of the same SMILES, and the cost of crash
+isolation: parsing in forked worker processes (chemlm.isolation) against parsing in the step's own process.
 
 Run: .venv/bin/python bench/featurize_speed.py [--csv PATH] [--smiles-column smiles] [--label-column HIV_active]
 Defaults to the full MoleculeNet HIV set in the shared folder (CHEMLM_SHARED, else ../shared beside the repo).
@@ -15,7 +16,7 @@ from pathlib import Path
 from rdkit import Chem, rdBase
 
 from chemlm.data.ingest import read_task_table
-from chemlm.featurize import featurize
+from chemlm.featurize import featurize, parse_all, parse_chunk
 from chemlm.tasks import TaskSpec, TaskType
 
 REPO = Path(__file__).resolve().parents[1]
@@ -46,11 +47,24 @@ def time_bare_parse(smiles: list[str]) -> Timing:
     return Timing("bare Chem.MolFromSmiles", time.perf_counter() - start, len(smiles))
 
 
-def time_featurize(table, task: TaskSpec) -> Timing:
-    """Parse, canonical SMILES, scaffold, error capture, duplicate merging and QC."""
+def time_parse_in_process(smiles: list[str]) -> Timing:
+    """Parse, canonical SMILES, scaffold and error capture in this process: no isolation."""
     start = time.perf_counter()
-    featurize(table, task)
-    return Timing("chemlm.featurize.featurize", time.perf_counter() - start, len(table))
+    parse_chunk(smiles, True)
+    return Timing("parse in process (not isolated)", time.perf_counter() - start, len(smiles))
+
+
+def time_parse_isolated(smiles: list[str], workers: int) -> Timing:
+    start = time.perf_counter()
+    parse_all(smiles, True, workers)
+    return Timing(f"parse isolated, {workers} worker(s)", time.perf_counter() - start, len(smiles))
+
+
+def time_featurize(table, task: TaskSpec, workers: int) -> Timing:
+    """Parse (isolated), canonical SMILES, scaffold, error capture, duplicate merging and QC."""
+    start = time.perf_counter()
+    featurize(table, task, workers=workers)
+    return Timing(f"featurize, {workers} worker(s)", time.perf_counter() - start, len(table))
 
 
 def main() -> None:
@@ -63,11 +77,17 @@ def main() -> None:
     task = TaskSpec("bench", str(args.csv), args.smiles_column, (args.label_column,), TaskType.BINARY)
     table = read_task_table(args.csv, task)
     print(f"{args.csv}: {len(table):,} rows, {os.cpu_count()} CPUs, RDKit {rdBase.rdkitVersion}")
-    baseline = time_bare_parse(table["smiles"].tolist())
-    ours = time_featurize(table, task)
-    for timing in (baseline, ours):
+    smiles = table["smiles"].tolist()
+    workers = os.cpu_count() or 1
+    baseline = time_bare_parse(smiles)
+    in_process = time_parse_in_process(smiles)
+    isolated = time_parse_isolated(smiles, 1)
+    parallel = time_parse_isolated(smiles, workers)
+    single, ours = time_featurize(table, task, 1), time_featurize(table, task, workers)
+    for timing in (baseline, in_process, isolated, parallel, single, ours):
         print(timing.line())
-    print(f"featurize / bare parse: {ours.seconds / baseline.seconds:.2f}x the time")
+    print(f"isolation overhead (1 worker vs in process): {isolated.seconds / in_process.seconds - 1:+.1%}")
+    print(f"featurize with {workers} workers / bare parse: {ours.seconds / baseline.seconds:.2f}x the time")
 
 
 if __name__ == "__main__":

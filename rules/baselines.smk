@@ -9,6 +9,7 @@ rule fingerprints:
         layout.benchmark("fingerprints")
     conda:
         "../envs/chemistry.yaml"
+    threads: 4
     script:
         "../scripts/fingerprints.py"
 

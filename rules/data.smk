@@ -24,6 +24,7 @@ rule ingest:
         layout.benchmark("ingest")
     conda:
         "../envs/chemistry.yaml"
+    threads: 4
     params:
         task=task_of,
     script:
@@ -44,6 +45,7 @@ rule featurize:
         layout.benchmark("featurize")
     conda:
         "../envs/chemistry.yaml"
+    threads: 4
     params:
         task=task_of,
         isomeric_smiles=STUDY.isomeric_smiles,

@@ -4,7 +4,7 @@ from chemlm.baselines import train_baseline
 from chemlm.logs import step_log
 from chemlm.tasks import TaskSpec
 
-with step_log(snakemake.log[0]):
+with step_log(snakemake):
     train_baseline(
         molecules_csv=snakemake.input.molecules,
         split_csv=snakemake.input.split,

@@ -7,7 +7,7 @@ from chemlm.logs import step_log
 from chemlm.models.embeddings import write_embeddings
 from chemlm.tasks import TaskSpec
 
-with step_log(snakemake.log[0]):
+with step_log(snakemake):
     torch.set_num_threads(snakemake.threads)
     write_embeddings(
         molecules_csv=snakemake.input.molecules,

@@ -4,7 +4,7 @@ from chemlm.evaluate import write_metrics
 from chemlm.logs import step_log
 from chemlm.tasks import TaskSpec
 
-with step_log(snakemake.log[0]):
+with step_log(snakemake):
     write_metrics(
         predictions_csv=snakemake.input[0],
         out_json=snakemake.output[0],

@@ -7,7 +7,7 @@ from chemlm.logs import step_log
 from chemlm.models.finetuning import finetune
 from chemlm.tasks import TaskSpec
 
-with step_log(snakemake.log[0]):
+with step_log(snakemake):
     torch.set_num_threads(snakemake.threads)
     finetune(
         molecules_csv=snakemake.input.molecules,

@@ -3,5 +3,5 @@
 from chemlm.fingerprints import write_ecfp4
 from chemlm.logs import step_log
 
-with step_log(snakemake.log[0]):
-    write_ecfp4(snakemake.input[0], snakemake.output[0])
+with step_log(snakemake):
+    write_ecfp4(snakemake.input[0], snakemake.output[0], workers=snakemake.threads)

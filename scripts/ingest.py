@@ -1,10 +1,10 @@
-"""Adapter: read a task's source table, check it, write results/{task}/data/table.csv."""
+"""Adapter: read a task's source table (CSV, TSV or SD file), check it, write results/{task}/data/table.csv."""
 
 from chemlm.data.ingest import read_task_table
 from chemlm.io import write_csv
 from chemlm.logs import step_log
 from chemlm.tasks import TaskSpec
 
-with step_log(snakemake.log[0]):
+with step_log(snakemake):
     task = TaskSpec.from_config(snakemake.wildcards.task, snakemake.params.task)
-    write_csv(read_task_table(snakemake.input[0], task), snakemake.output[0])
+    write_csv(read_task_table(snakemake.input[0], task, workers=snakemake.threads), snakemake.output[0])

@@ -6,7 +6,7 @@ from chemlm.config import PretrainSpec
 from chemlm.logs import step_log
 from chemlm.models.pretraining import pretrain
 
-with step_log(snakemake.log[0]):
+with step_log(snakemake):
     torch.set_num_threads(snakemake.threads)
     pretrain(
         smiles_csv=snakemake.input.smiles,

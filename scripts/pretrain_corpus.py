@@ -6,7 +6,7 @@ from chemlm.corpus import build_corpus
 from chemlm.io import write_csv, write_json
 from chemlm.logs import step_log
 
-with step_log(snakemake.log[0]):
+with step_log(snakemake):
     corpus = build_corpus(
         snakemake.input.corpus,
         snakemake.input.task_molecules,

@@ -4,7 +4,7 @@ from chemlm.descriptors import corpus_descriptor_targets, write_targets
 from chemlm.io import write_json
 from chemlm.logs import step_log
 
-with step_log(snakemake.log[0]):
+with step_log(snakemake):
     targets = corpus_descriptor_targets(snakemake.input.smiles, snakemake.input.names, workers=snakemake.threads)
     write_json(targets.qc, snakemake.output.qc)
     write_targets(targets, snakemake.output.targets)

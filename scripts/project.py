@@ -4,7 +4,7 @@ from chemlm.logs import step_log
 from chemlm.projection import write_projection
 from chemlm.tasks import TaskSpec
 
-with step_log(snakemake.log[0]):
+with step_log(snakemake):
     wildcards = snakemake.wildcards
     write_projection(
         zeroshot_npz=snakemake.input.zeroshot,

@@ -3,7 +3,7 @@
 from chemlm.logs import step_log
 from chemlm.report.page import write_report
 
-with step_log(snakemake.log[0]):
+with step_log(snakemake):
     write_report(
         config=snakemake.params.config,
         inputs=snakemake.input,

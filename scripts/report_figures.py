@@ -4,7 +4,7 @@ from chemlm.logs import step_log
 from chemlm.report.figures import write_task_figures
 from chemlm.tasks import TaskSpec
 
-with step_log(snakemake.log[0]):
+with step_log(snakemake):
     write_task_figures(
         task=TaskSpec.from_config(snakemake.wildcards.task, snakemake.params.task),
         split=snakemake.wildcards.split,

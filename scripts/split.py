@@ -5,7 +5,7 @@ from chemlm.logs import step_log
 from chemlm.splits import assign_folds, split_summary
 from chemlm.tasks import TaskSpec
 
-with step_log(snakemake.log[0]):
+with step_log(snakemake):
     task = TaskSpec.from_config(snakemake.wildcards.task, snakemake.params.task)
     molecules = read_csv(snakemake.input[0], dtype={"mol_id": str})
     assignment = assign_folds(

@@ -3,5 +3,5 @@
 from chemlm.evaluate import write_summary
 from chemlm.logs import step_log
 
-with step_log(snakemake.log[0]):
+with step_log(snakemake):
     write_summary(snakemake.input, snakemake.output.per_seed, snakemake.output.summary)

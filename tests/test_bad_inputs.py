@@ -51,13 +51,33 @@ CASES = {
     "conflicting duplicates": ("smiles,y\nOCC,1\nC(O)C,0\nCCN,0\nCCC,1\n", BINARY, Counted({"conflicting_label_groups": 1, "dropped_conflicting": 1, "molecules": 2})),
     "multi-label conflict": ("smiles,a,b\nOCC,1,0\nC(O)C,0,0\nCCN,0,1\n", MULTILABEL, Counted({"conflicting_label_groups": 1, "molecules": 2})),
     "BOM, CRLF and stray spaces": ("\ufeff smiles , y \r\n CCO , 1 \r\nCCN,0\r\n", BINARY, Counted({"invalid": 0, "molecules": 2})),
+    "semicolon-separated CSV": ("smiles;y\nCCO;1\nCCN;0\n", BINARY, Counted({"molecules": 2})),
+    "tab-separated CSV": ("smiles\ty\nCCO\t1\nCCN\t0\n", BINARY, Counted({"molecules": 2})),
+    "a SMILES that crashes RDKit": (f"smiles,y\nCCO,1\n{'C' * 20000},1\nCCN,0\n", BINARY, Counted({"crashed": 1, "invalid": 1, "molecules": 2})),
+    "no valid SMILES (the wrong column)": ("smiles,y\nethanol,1\namine,0\n", BINARY, Fails(r"task 't': none of the 2 molecules in column 'smiles' is valid")),
+}
+# (file name, text, task, expected) of inputs that are not CSV
+FILES = {
+    "TSV": ("t.tsv", "smiles\ty\nCCO\t1\nCCN\t0\n", BINARY, Counted({"molecules": 2})),
+    "SD file with a broken record": (
+        "t.sdf",
+        "ok\n\n\n  1  0  0  0  0  0  0  0  0  0999 V2000\n    0.0000    0.0000    0.0000 C   0  0\nM  END\n> <y>\n1\n\n$$$$\n"
+        "bad\n\n\n  2  0  0  0  0  0  0  0  0  0999 V2000\nM  END\n> <y>\n0\n\n$$$$\n"
+        "ok2\n\n\n  1  0  0  0  0  0  0  0  0  0999 V2000\n    0.0000    0.0000    0.0000 N   0  0\nM  END\n> <y>\n0\n\n$$$$\n",
+        TaskSpec("t", "-", None, ("y",), TaskType.BINARY),
+        Counted({"invalid": 1, "molecules": 2}),
+    ),
+    "SD file without the label property": (
+        "t.sdf", "ok\n\n\n  1  0  0  0  0  0  0  0  0  0999 V2000\n    0.0000    0.0000    0.0000 C   0  0\nM  END\n$$$$\n",
+        TaskSpec("t", "-", None, ("y",), TaskType.BINARY), Fails(r"t\.sdf: no record has the SD property 'y'; properties are: none"),
+    ),
 }
 
 
-@pytest.mark.parametrize("name", list(CASES))
+@pytest.mark.parametrize("name", [*CASES, *FILES])
 def test_bad_table(tmp_path, name):
-    text, task, expected = CASES[name]
-    path = tmp_path / "t.csv"
+    filename, text, task, expected = FILES[name] if name in FILES else ("t.csv", *CASES[name])
+    path = tmp_path / filename
     path.write_text(text, encoding="utf-8", newline="")
     if isinstance(expected, Fails):
         with pytest.raises(InputError, match=expected.pattern) as caught:

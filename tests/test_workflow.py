@@ -146,7 +146,9 @@ def test_bad_input_fails_in_its_log_without_output(tmp_path):
     run = snakemake(tmp_path, "results/hiv/data/table.csv")
     assert run.returncode != 0
     log = (tmp_path / "logs" / "ingest" / "hiv.log").read_text()
-    assert log.strip().splitlines()[-1].startswith(f"ERROR: {DATA / 'hiv_small.csv'}: no column 'HIV_activ'")
+    assert log.strip().splitlines()[-1].startswith(
+        f"ERROR in rule ingest (input {DATA / 'hiv_small.csv'}): {DATA / 'hiv_small.csv'}: no column 'HIV_activ'"
+    )
     assert not (tmp_path / layout.data_file("table.csv", "hiv")).exists()
 
 

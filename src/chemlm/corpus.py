@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import gzip
 import logging
-import math
-from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -23,30 +21,18 @@ from rdkit import Chem, rdBase
 
 from chemlm.config import CorpusSettings
 from chemlm.io import InputError, is_gzip, read_csv
+from chemlm.isolation import Crash, map_isolated
 
 logger = logging.getLogger(__name__)
 
 INVALID_EXAMPLES = 20
-MAX_CHUNK = 5000  # molecules per task sent to a worker process
-
-Item = TypeVar("Item")
-Result = TypeVar("Result")
+EXAMPLE_CHARACTERS = 120  # of an invalid SMILES in qc.json: a 20,000-atom chain is shown by its start
 
 
 @dataclass
 class PreparedCorpus:
     table: pd.DataFrame  # smiles (canonical), fold (train | holdout)
     qc: dict[str, Any]
-
-
-def map_in_chunks(function: Callable[[list[Item]], list[Result]], items: Sequence[Item], workers: int) -> list[Result]:
-    """`function` over chunks of `items` in `workers` processes; results in input order."""
-    size = max(1, min(MAX_CHUNK, math.ceil(len(items) / max(workers, 1))))
-    chunks = [list(items[start : start + size]) for start in range(0, len(items), size)]
-    if workers <= 1 or len(chunks) <= 1:
-        return [result for chunk in chunks for result in function(chunk)]
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        return [result for chunk_results in pool.map(function, chunks) for result in chunk_results]
 
 
 def read_smiles_lines(path: str | Path) -> tuple[list[str], int]:
@@ -76,8 +62,9 @@ def canonical_chunk(smiles: list[str], isomeric: bool) -> list[str | None]:
     return canonical
 
 
-def canonicalise(smiles: Sequence[str], isomeric: bool, workers: int = 1) -> list[str | None]:
-    return map_in_chunks(partial(canonical_chunk, isomeric=isomeric), smiles, workers)
+def canonicalise(smiles: Sequence[str], isomeric: bool, workers: int = 1) -> list[str | Crash | None]:
+    """Canonical SMILES, None where RDKit rejects one, a Crash where it kills its worker (see chemlm.isolation)."""
+    return map_isolated(partial(canonical_chunk, isomeric=isomeric), smiles, workers)
 
 
 def task_molecule_smiles(molecules_files: Sequence[str | Path]) -> set[str]:
@@ -105,8 +92,9 @@ def prepare_corpus(
 ) -> PreparedCorpus:
     """Canonicalise, drop invalid and duplicate SMILES, remove downstream task molecules, sample, split off the holdout."""
     canonical = canonicalise(smiles, settings.isomeric_smiles, workers)
-    invalid = [text for text, form in zip(smiles, canonical) if form is None]
-    unique = list(dict.fromkeys(form for form in canonical if form is not None))
+    invalid = [text for text, form in zip(smiles, canonical) if not isinstance(form, str)]
+    crashed = [text for text, form in zip(smiles, canonical) if isinstance(form, Crash)]
+    unique = list(dict.fromkeys(form for form in canonical if isinstance(form, str)))
     duplicates = len(smiles) - len(invalid) - len(unique)
     if settings.exclude_task_molecules:
         kept = [form for form in unique if form not in task_smiles]
@@ -124,6 +112,7 @@ def prepare_corpus(
         "lines": len(smiles) + blank_lines,
         "blank_lines": blank_lines,
         "invalid": len(invalid),
+        "crashed": len(crashed),
         "duplicates": duplicates,
         "task_molecules": len(task_smiles) if settings.exclude_task_molecules else None,
         "task_molecules_removed": overlap if settings.exclude_task_molecules else None,
@@ -131,12 +120,14 @@ def prepare_corpus(
         "molecules": len(kept),
         "train": int((~holdout).sum()),
         "holdout": int(holdout.sum()),
-        "invalid_examples": invalid[:INVALID_EXAMPLES],
+        "invalid_examples": [text[:EXAMPLE_CHARACTERS] for text in invalid[:INVALID_EXAMPLES]],
+        "crashed_examples": [f"{text[:EXAMPLE_CHARACTERS]} ({form.reason})" for text, form in zip(smiles, canonical)
+                             if isinstance(form, Crash)][:INVALID_EXAMPLES],
     }
     logger.info(
-        "corpus: %d lines, %d invalid, %d duplicates, %s removed as molecules of downstream tasks, %d left out by "
+        "corpus: %d lines, %d invalid (%d of them crashed RDKit), %d duplicates, %s removed as molecules of downstream tasks, %d left out by "
         "max_molecules: %d molecules (train %d, holdout %d)",
-        qc["lines"], len(invalid), duplicates, overlap if settings.exclude_task_molecules else "none (not asked)",
+        qc["lines"], len(invalid), len(crashed), duplicates, overlap if settings.exclude_task_molecules else "none (not asked)",
         left_out, len(kept), qc["train"], qc["holdout"],
     )
     return PreparedCorpus(table, qc)

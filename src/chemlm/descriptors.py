@@ -19,8 +19,8 @@ import numpy as np
 from rdkit import Chem, rdBase
 from rdkit.Chem import Descriptors
 
-from chemlm.corpus import map_in_chunks
 from chemlm.io import InputError, atomic_path, read_csv
+from chemlm.isolation import Crash, map_isolated
 
 logger = logging.getLogger(__name__)
 
@@ -66,8 +66,13 @@ def descriptor_chunk(smiles: list[str], names: tuple[str, ...]) -> list[np.ndarr
 
 
 def compute_descriptors(smiles: Sequence[str], names: tuple[str, ...], workers: int = 1) -> np.ndarray:
-    """float64 (molecules, descriptors) in `names` order; NaN or infinity where RDKit gives no finite value."""
-    rows = map_in_chunks(partial(descriptor_chunk, names=names), smiles, workers)
+    """float64 (molecules, descriptors) in `names` order; NaN or infinity where RDKit gives no finite value, and a
+    row of NaN (missing targets) for a molecule that crashes RDKit (chemlm.isolation)."""
+    rows = map_isolated(partial(descriptor_chunk, names=names), smiles, workers)
+    crashed = [position for position, row in enumerate(rows) if isinstance(row, Crash)]
+    if crashed:
+        logger.warning("%d molecule(s) crashed RDKit: all their descriptors are missing (first: row %d)", len(crashed), crashed[0])
+    rows = [np.full(len(names), np.nan) if isinstance(row, Crash) else row for row in rows]
     return np.vstack(rows) if rows else np.empty((0, len(names)))
 
 

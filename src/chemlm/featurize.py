@@ -10,6 +10,7 @@ import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -17,7 +18,9 @@ import pandas as pd
 from rdkit import Chem, rdBase
 from rdkit.Chem.Scaffolds.MurckoScaffold import MurckoScaffoldSmiles
 
+from chemlm.data.sdf import READ_ERROR
 from chemlm.io import InputError
+from chemlm.isolation import Crash, map_isolated
 from chemlm.tasks import TaskSpec, TaskType
 
 logger = logging.getLogger(__name__)
@@ -26,6 +29,7 @@ REASON_EMPTY = "empty SMILES"
 REASON_MISSING_LABEL = "missing label"
 REASON_CONFLICTING = "conflicting labels between duplicates"
 INVALID_EXAMPLES = 20
+EXAMPLE_CHARACTERS = 120  # of an invalid SMILES in qc.json: a 20,000-atom chain is shown by its start
 INVALID_COLUMNS = ["row", "mol_id", "smiles", "reason"]
 DUPLICATE_COLUMNS = ["smiles", "mol_ids", "rows", "conflicting"]
 
@@ -80,9 +84,16 @@ def parse_smiles(smiles: str, isomeric: bool) -> ParsedSmiles:
     )
 
 
-def parse_all(smiles: Sequence[str], isomeric: bool) -> list[ParsedSmiles]:
+def parse_chunk(smiles: list[str], isomeric: bool) -> list[ParsedSmiles]:
     with rdBase.BlockLogs():
         return [parse_smiles(text, isomeric) for text in smiles]
+
+
+def parse_all(smiles: Sequence[str], isomeric: bool, workers: int = 1) -> list[ParsedSmiles]:
+    """Every SMILES parsed in worker processes (chemlm.isolation): one that crashes RDKit is rejected with the
+    signal as its reason, and the others are parsed as in a run without it."""
+    parsed = map_isolated(partial(parse_chunk, isomeric=isomeric), smiles, workers)
+    return [ParsedSmiles(error=result.reason) if isinstance(result, Crash) else result for result in parsed]
 
 
 def check_columns(table: pd.DataFrame, task: TaskSpec) -> None:
@@ -243,16 +254,49 @@ def merge_duplicates(table: pd.DataFrame, task: TaskSpec, smiles: list[str], mol
     )
 
 
-def featurize(table: pd.DataFrame, task: TaskSpec, isomeric: bool = True) -> Featurized:
+def parse_table(table: pd.DataFrame, smiles: list[str], isomeric: bool, workers: int) -> list[ParsedSmiles]:
+    """Every row's SMILES parsed; a row the reader could not read (an SD record: `read_error`) keeps that reason."""
+    if READ_ERROR not in table.columns:
+        return parse_all(smiles, isomeric, workers)
+    errors = [error if isinstance(error, str) and error else None for error in table[READ_ERROR]]
+    readable = [position for position, error in enumerate(errors) if error is None]
+    parsed = dict(zip(readable, parse_all([smiles[position] for position in readable], isomeric, workers)))
+    return [parsed[position] if error is None else ParsedSmiles(error=error) for position, error in enumerate(errors)]
+
+
+def check_validity(parsed: list[ParsedSmiles], task: TaskSpec) -> list[str]:
+    """An error when no SMILES is valid, a warning (returned) when most are not: the wrong column, most likely."""
+    attempted = [result for result in parsed if result.error != REASON_EMPTY]
+    failed = [result.error for result in attempted if result.error is not None]
+    reasons = "; ".join(dict.fromkeys(failed))  # distinct, in order
+    first = reasons if len(reasons) <= 200 else reasons[:200] + "..."
+    if task.smiles_column is None:
+        where, question = "the SD file's records", "is the file an SD file?"
+    else:
+        where, question = f"column '{task.smiles_column}'", f"is tasks.{task.name}.smiles_column the column that holds the SMILES?"
+    if attempted and len(failed) == len(attempted):
+        raise InputError(
+            f"task '{task.name}': none of the {len(attempted)} molecules in {where} is valid (first reasons: {first}); {question}"
+        )
+    if len(failed) * 2 > len(attempted):
+        warning = f"{len(failed)} of the {len(attempted)} molecules in {where} are invalid (first reasons: {first}); {question}"
+        logger.warning("task '%s': %s", task.name, warning)
+        return [warning]
+    return []
+
+
+def featurize(table: pd.DataFrame, task: TaskSpec, isomeric: bool = True, workers: int = 1) -> Featurized:
     """Turn a task table (`mol_id, row, smiles, <labels>`) into unique molecules, invalid rows, duplicates and QC.
 
     QC counts add up: valid + invalid + empty = rows, and
-    molecules = valid - missing_label - duplicate_rows_merged - dropped_conflicting.
+    molecules = valid - missing_label - duplicate_rows_merged - dropped_conflicting. SMILES are parsed in
+    `workers` processes.
     """
     check_columns(table, task)
     table = numeric_labels(table.reset_index(drop=True), task)
     smiles = smiles_text(table["smiles"])
-    parsed = parse_all(smiles, isomeric)
+    parsed = parse_table(table, smiles, isomeric, workers)
+    warnings = check_validity(parsed, task)
     screening = screen_rows(table, task, smiles, parsed)
 
     kept = screening.kept
@@ -273,12 +317,14 @@ def featurize(table: pd.DataFrame, task: TaskSpec, isomeric: bool = True) -> Fea
         "conflicting_label_groups": sum(group.conflicting for group in merging.groups),
         "dropped_conflicting": merging.dropped_conflicting,
         "molecules": len(merging.molecules),
+        "crashed": sum(1 for result in parsed if result.error is not None and result.error.startswith("RDKit crashed")),
+        "warnings": warnings,
         "invalid_examples": [
-            {"row": int(record.row), "smiles": record.smiles, "reason": record.reason}
+            {"row": int(record.row), "smiles": record.smiles[:EXAMPLE_CHARACTERS], "reason": record.reason}
             for record in invalid.head(INVALID_EXAMPLES).itertuples()
         ],
     }
-    counts = ", ".join(f"{name} {count}" for name, count in qc.items() if name != "invalid_examples")
+    counts = ", ".join(f"{name} {count}" for name, count in qc.items() if name not in ("invalid_examples", "warnings"))
     logger.info("task '%s': %s", task.name, counts)
     duplicates = duplicates_frame(table, molecules["smiles"], merging.groups)
     return Featurized(molecules=merging.molecules, invalid=invalid, duplicates=duplicates, qc=qc)

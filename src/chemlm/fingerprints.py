@@ -1,7 +1,8 @@
 """ECFP4 fingerprints (Morgan, radius 2, 2048 bits) of a task's molecules, for the fingerprint baselines.
 
 The file holds `mol_id` (str), `bits` (uint8, n x 256: the 2048 bits packed by `numpy.packbits` along
-each row) and `n_bits` (2048), in molecules.csv order. `chemlm.baselines.read_fingerprints` unpacks it.
+each row), `n_bits` (2048), in molecules.csv order, and `crashed_mol_id`: molecules whose fingerprint crashed RDKit
+(all bits 0). `chemlm.baselines.read_fingerprints` unpacks it.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from rdkit import Chem
 from rdkit.Chem import rdFingerprintGenerator
 
 from chemlm.io import InputError, atomic_path, read_csv
+from chemlm.isolation import Crash, map_isolated
 
 logger = logging.getLogger(__name__)
 
@@ -22,23 +24,38 @@ ECFP4_RADIUS = 2
 ECFP4_BITS = 2048
 
 
-def ecfp4(smiles: Sequence[str], mol_ids: Sequence[str]) -> np.ndarray:
-    """ECFP4 bit vectors (n, 2048) as uint8 0/1 of canonical SMILES (as molecules.csv holds them)."""
+def ecfp4_chunk(smiles: list[str]) -> list[np.ndarray | str]:
+    """ECFP4 bits (uint8 0/1) of each SMILES, or why RDKit could not parse it."""
     generator = rdFingerprintGenerator.GetMorganGenerator(radius=ECFP4_RADIUS, fpSize=ECFP4_BITS)
-    bits = np.zeros((len(smiles), ECFP4_BITS), dtype=np.uint8)
-    for row, (text, mol_id) in enumerate(zip(smiles, mol_ids)):
+    results: list[np.ndarray | str] = []
+    for text in smiles:
         molecule = Chem.MolFromSmiles(text)
-        if molecule is None:
-            raise InputError(f"molecule '{mol_id}': RDKit cannot parse its SMILES '{text}'; rerun featurize")
-        bits[row] = generator.GetFingerprintAsNumPy(molecule)
-    return bits
+        results.append("RDKit cannot parse it" if molecule is None else generator.GetFingerprintAsNumPy(molecule).astype(np.uint8))
+    return results
 
 
-def write_ecfp4(molecules_csv: Path, out_npz: Path) -> None:
+def ecfp4(smiles: Sequence[str], mol_ids: Sequence[str], workers: int = 1) -> tuple[np.ndarray, list[str]]:
+    """ECFP4 bit vectors (n, 2048) as uint8 0/1 of canonical SMILES (as molecules.csv holds them), and the mol_ids
+    of molecules that crashed RDKit (chemlm.isolation), whose bits are all 0."""
+    bits = np.zeros((len(smiles), ECFP4_BITS), dtype=np.uint8)
+    crashed = []
+    for row, (result, text, mol_id) in enumerate(zip(map_isolated(ecfp4_chunk, smiles, workers), smiles, mol_ids)):
+        if isinstance(result, Crash):
+            crashed.append(mol_id)
+            logger.warning("molecule '%s': %s; its fingerprint is left empty", mol_id, result.reason)
+        elif isinstance(result, str):
+            raise InputError(f"molecule '{mol_id}': {result}: '{text}'; rerun featurize")
+        else:
+            bits[row] = result
+    return bits, crashed
+
+
+def write_ecfp4(molecules_csv: Path, out_npz: Path, workers: int = 1) -> None:
     molecules = read_csv(molecules_csv, dtype={"mol_id": str, "smiles": str})
-    bits = ecfp4(molecules["smiles"].tolist(), molecules["mol_id"].tolist())
+    bits, crashed = ecfp4(molecules["smiles"].tolist(), molecules["mol_id"].tolist(), workers)
     with atomic_path(out_npz) as temporary, open(temporary, "wb") as handle:
         np.savez_compressed(
-            handle, mol_id=molecules["mol_id"].to_numpy(dtype=str), bits=np.packbits(bits, axis=1), n_bits=ECFP4_BITS
+            handle, mol_id=molecules["mol_id"].to_numpy(dtype=str), bits=np.packbits(bits, axis=1), n_bits=ECFP4_BITS,
+            crashed_mol_id=np.array(crashed, dtype=str),
         )
     logger.info("ECFP4 of %d molecules: %.1f bits set on average", len(bits), bits.sum(axis=1).mean() if len(bits) else 0.0)

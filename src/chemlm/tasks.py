@@ -21,14 +21,15 @@ class TaskType(str, Enum):
 class TaskSpec:
     """One task of the config: where its table is and how to read it.
 
-    `source` is a URL or a path (plain or gzipped CSV). Binary and multi-class tasks have exactly one
+    `source` is a URL or a path: a CSV (comma, semicolon or tab), a TSV, or an SD file whose properties hold the
+    labels and ids; plain or gzipped. Binary and multi-class tasks have exactly one
     label column; multi-label and regression tasks may have several, and multi-label ones may have
     missing values, which are masked in the loss and in the metrics.
     """
 
     name: str
     source: str
-    smiles_column: str
+    smiles_column: str | None  # None for an SD file, whose molecules are its connection tables
     label_columns: tuple[str, ...]
     type: TaskType
     id_column: str | None = None
@@ -48,7 +49,7 @@ class TaskSpec:
         return cls(
             name=name,
             source=str(entry["source"]),
-            smiles_column=entry["smiles_column"],
+            smiles_column=entry.get("smiles_column"),
             label_columns=tuple(entry["label_columns"]),
             type=TaskType(entry["type"]),
             id_column=entry.get("id_column"),

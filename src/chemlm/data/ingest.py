@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import logging
 import shutil
@@ -13,12 +14,16 @@ from urllib.parse import urlparse
 import numpy as np
 import pandas as pd
 
-from chemlm.io import InputError, atomic_path, read_csv
+from chemlm.data.sdf import READ_ERROR, is_sd_file, read_sd_table
+from chemlm.io import InputError, atomic_path, is_gzip, read_csv
 from chemlm.tasks import TaskSpec, TaskType
 
 logger = logging.getLogger(__name__)
 
 DOWNLOAD_TIMEOUT_S = 60
+TAB_SUFFIXES = (".tsv", ".tab")
+# a source's molecule ids and SMILES while the table is read, whatever its own columns are called
+ID_COLUMN, SMILES_COLUMN = "__mol_id", "__smiles"
 # How spreadsheets and other tools write a missing label; compared case-insensitively.
 MISSING_LABEL_TEXTS = frozenset({"", "na", "nan", "n/a", "null", "none"})
 
@@ -61,13 +66,18 @@ def download(url: str, destination: Path, expected_sha256: str, task_name: str) 
     logger.info("saved %s (sha256 %s)", destination, expected_sha256)
 
 
+def location(path: Path, row: int) -> str:
+    """Where a data row is, as a user finds it: the line of a table (header = line 1) or the record of an SD file."""
+    return f"{path}, SD record {row + 1}" if is_sd_file(path) else f"{path}, line {row + 2}"
+
+
 def _numeric_labels(values: pd.Series, column: str, path: Path) -> pd.Series:
     numeric = pd.to_numeric(values, errors="coerce")
     bad = numeric.isna() & values.notna() & (values.astype(str).str.strip() != "")
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
         raise InputError(
-            f"{path}, line {row + 2}: label column '{column}' has non-numeric value {values.iloc[row]!r}"
+            f"{location(path, row)}: label column '{column}' has non-numeric value {values.iloc[row]!r}"
         )
     return numeric.astype(float)
 
@@ -77,7 +87,7 @@ def _check_binary(labels: pd.Series, column: str, path: Path) -> None:
     not_binary = ~present.isin([0.0, 1.0])
     if not_binary.any():
         row = int(present.index[np.flatnonzero(not_binary.to_numpy())[0]])
-        raise InputError(f"{path}, line {row + 2}: label column '{column}' has {present[row]:g}; expected 0 or 1")
+        raise InputError(f"{location(path, row)}: label column '{column}' has {present[row]:g}; expected 0 or 1")
 
 
 def _check_two_classes(labels: pd.Series, column: str, path: Path) -> None:
@@ -87,30 +97,65 @@ def _check_two_classes(labels: pd.Series, column: str, path: Path) -> None:
         raise InputError(f"{path}: label column '{column}' has only one class ({found}); a classifier needs two")
 
 
-def read_task_table(path: str | Path, task: TaskSpec) -> pd.DataFrame:
-    """The task's rows as `mol_id, row, smiles, <labels>` (docs/design.md, item 2), checked."""
-    path = Path(path)
-    table = read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+def delimiter_of(path: Path) -> str:
+    """Tab for .tsv and .tab files; for others the comma, unless the header holds none but a semicolon or a tab."""
+    suffixes = [suffix.lower() for suffix in path.suffixes if suffix.lower() != ".gz"]
+    if suffixes and suffixes[-1] in TAB_SUFFIXES:
+        return "\t"
+    try:
+        opener = gzip.open if is_gzip(path) else open
+        with opener(path, "rt", encoding="utf-8-sig", errors="replace") as handle:
+            header = handle.readline()
+    except (OSError, EOFError):
+        return ","  # read_csv says what is wrong with the file
+    if "," not in header:
+        for delimiter, name in ((";", "semicolon"), ("\t", "tab")):
+            if delimiter in header:
+                logger.info("%s: its header has no comma but a %s: read as %s-separated", path, name, name)
+                return delimiter
+    return ","
+
+
+def read_source(path: Path, task: TaskSpec, workers: int) -> pd.DataFrame:
+    """The source's rows as text, with the SMILES in SMILES_COLUMN (a table's SMILES column, or an SD file's
+    connection tables, with `read_error` for the records RDKit cannot read) and the ids, if any, in ID_COLUMN."""
+    if is_sd_file(path):
+        wanted = [*task.label_columns, *([task.id_column] if task.id_column else [])]
+        table = read_sd_table(path, wanted, task.id_column, workers)
+        return table.rename(columns={"mol_id": ID_COLUMN, "smiles": SMILES_COLUMN})
+    table = read_csv(path, sep=delimiter_of(path), dtype=str, keep_default_na=False, na_values=[""])
     if table.empty:
         raise InputError(f"{path}: no data rows (header only)")
+    if task.smiles_column is None:
+        raise InputError(f"{path}: tasks.{task.name}.smiles_column is needed for a table (only SD files go without)")
     wanted = [task.smiles_column, *task.label_columns] + ([task.id_column] if task.id_column else [])
     for column in wanted:
         if column not in table.columns:
             raise InputError(
                 f"{path}: no column '{column}' (task '{task.name}'); columns are: {', '.join(table.columns)}"
             )
+    table[SMILES_COLUMN] = table[task.smiles_column]
+    if task.id_column:
+        table[ID_COLUMN] = table[task.id_column]
+    return table
+
+
+def read_task_table(path: str | Path, task: TaskSpec, workers: int = 1) -> pd.DataFrame:
+    """The task's rows as `mol_id, row, smiles, <labels>` (docs/design.md, item 2), checked; an SD file's rows also
+    have `read_error`."""
+    path = Path(path)
+    table = read_source(path, task, workers)
     out = pd.DataFrame(
         {
-            "mol_id": table[task.id_column].str.strip() if task.id_column else table.index.astype(str),
+            "mol_id": table[ID_COLUMN].fillna("").str.strip() if ID_COLUMN in table else table.index.astype(str),
             "row": np.arange(len(table)),
-            "smiles": table[task.smiles_column].fillna("").str.strip(),
+            "smiles": table[SMILES_COLUMN].fillna("").str.strip(),
         }
     )
-    if task.id_column:
-        repeated = out["mol_id"].duplicated()
-        if repeated.any():
-            row = int(np.flatnonzero(repeated.to_numpy())[0])
-            raise InputError(f"{path}, line {row + 2}: id column '{task.id_column}' repeats {out['mol_id'][row]!r}")
+    repeated = out["mol_id"].duplicated()
+    if repeated.any():
+        row = int(np.flatnonzero(repeated.to_numpy())[0])
+        raise InputError(f"{location(path, row)}: id column '{task.id_column}' repeats {out['mol_id'][row]!r}")
     for column in task.label_columns:
         raw = table[column].str.strip()
         raw = raw.where(~raw.str.lower().isin(MISSING_LABEL_TEXTS))
@@ -124,5 +169,7 @@ def read_task_table(path: str | Path, task: TaskSpec) -> pd.DataFrame:
         if task.type is TaskType.BINARY:
             _check_two_classes(labels, column, path)
         out[column] = labels
+    if READ_ERROR in table:
+        out[READ_ERROR] = table[READ_ERROR].fillna("")
     logger.info("%s: %d rows, task '%s' (%s)", path, len(out), task.name, task.type.value)
     return out
