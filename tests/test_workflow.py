@@ -162,3 +162,31 @@ def test_wildcard_constraints_match_names_exactly(tmp_path):
     assert exact.returncode == 0, exact.stderr[-2000:]
     lookalike = snakemake(tmp_path, "-n", layout.metrics("hiv", "v1x5", "scaffold", 0))
     assert lookalike.returncode != 0 and "MissingRuleException" in lookalike.stdout + lookalike.stderr
+
+
+def test_an_sd_file_task_gives_the_molecules_of_the_same_table(tmp_path):
+    """The same molecules and labels as an SD file (titles as ids, labels as properties) and as a CSV: the same
+    molecules.csv, so every later step is the same."""
+    from rdkit import Chem
+
+    table = pd.read_csv(DATA / "hiv_small.csv")
+    with Chem.SDWriter(str(tmp_path / "hiv.sdf")) as writer:
+        for row, (smiles, label) in enumerate(zip(table["smiles"], table["HIV_active"])):
+            molecule = Chem.MolFromSmiles(smiles)
+            if molecule is None:
+                continue  # the SMILES RDKit rejects have no connection table to write
+            molecule.SetProp("_Name", str(row))
+            molecule.SetProp("HIV_active", str(label))
+            writer.write(molecule)
+    config = tiny_config()
+    config["tasks"] = {
+        "csv": config["tasks"]["hiv"],
+        "sdf": {"source": str(tmp_path / "hiv.sdf"), "label_columns": ["HIV_active"], "type": "binary"},
+    }
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    run = snakemake(tmp_path, layout.data_file("molecules.csv", "csv"), layout.data_file("molecules.csv", "sdf"))
+    assert run.returncode == 0, run.stderr[-3000:]
+    from_csv = pd.read_csv(tmp_path / layout.data_file("molecules.csv", "csv"), dtype={"mol_id": str})
+    from_sdf = pd.read_csv(tmp_path / layout.data_file("molecules.csv", "sdf"), dtype={"mol_id": str})
+    pd.testing.assert_frame_equal(from_sdf, from_csv)
+    assert "rule ingest (input" in (tmp_path / layout.log("ingest", task="sdf")).read_text().splitlines()[0]
