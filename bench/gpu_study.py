@@ -106,7 +106,8 @@ def finetune_job(plan: Study, checkpoint: str, seed: int) -> float:
 
     torch.set_num_threads(1)
     started = time.perf_counter()
-    files = [layout.finetune_file(part, TASK, checkpoint, SPLIT, seed) for part in ("model", "history.csv", "predictions.csv", "run.json", "resume-state")]
+    files = [layout.finetune_file(part, TASK, checkpoint, SPLIT, seed)
+             for part in ("model", "history.csv", "predictions.csv", "run.json", "resume-state", "calibration.json")]
     finetune(
         layout.data_file("molecules.csv", TASK), layout.split_file("csv", TASK, SPLIT, seed), plan.tasks[TASK],
         plan.checkpoint_to_load(checkpoint), plan.finetune_params(TASK, checkpoint), seed, *files,

@@ -19,7 +19,8 @@ rule baseline:
         unpack(fold_inputs),
         fingerprints=layout.data_file("ecfp4.npz"),
     output:
-        layout.baseline_predictions(),
+        predictions=layout.baseline_predictions(),
+        calibration=layout.baseline_file("calibration.json"),
     log:
         layout.log("baseline"),
     benchmark:

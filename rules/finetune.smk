@@ -7,6 +7,7 @@ rule finetune:
         history=layout.finetune_file("history.csv"),
         predictions=layout.finetune_file("predictions.csv"),
         run=layout.finetune_file("run.json"),
+        calibration=layout.finetune_file("calibration.json"),
     log:
         layout.log("finetune"),
     benchmark:
@@ -20,6 +21,7 @@ rule finetune:
         task=task_of,
         checkpoint=checkpoint_of,
         hyperparameters=finetune_params,
+        isomeric_smiles=STUDY.isomeric_smiles,
         # not an output, so Snakemake keeps it when a job is killed: the rerun resumes from it
         state_dir=layout.finetune_file("resume-state"),
     script:

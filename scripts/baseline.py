@@ -1,4 +1,4 @@
-"""Adapter: train one fingerprint baseline on one task, split and seed; write its predictions."""
+"""Adapter: train one fingerprint baseline on one task, split and seed; write its predictions and calibration."""
 
 from chemlm.baselines import train_baseline
 from chemlm.logs import step_log
@@ -14,5 +14,6 @@ with step_log(snakemake):
         seed=int(snakemake.wildcards.seed),
         trees=snakemake.params.trees,
         threads=snakemake.threads,
-        predictions_csv=snakemake.output[0],
+        predictions_csv=snakemake.output.predictions,
+        calibration_json=snakemake.output.calibration,
     )

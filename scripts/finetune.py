@@ -21,4 +21,6 @@ with step_log(snakemake):
         predictions_csv=snakemake.output.predictions,
         run_json=snakemake.output.run,
         state_dir=snakemake.params.state_dir,
+        calibration_json=snakemake.output.calibration,
+        isomeric_smiles=snakemake.params.isomeric_smiles,
     )

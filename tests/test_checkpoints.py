@@ -155,7 +155,7 @@ def test_chemberta2_checkpoints_as_on_the_hub_fine_tune_and_embed(shared_dir, tm
     out = tmp_path / "finetuned"
     params = PARAMS.__class__(**{**PARAMS.to_dict(), "betas": PARAMS.betas, "max_epochs": 1})
     result = finetune(molecules_csv, split_csv, TASKS["binary"], spec, params, 0, out / "model", out / "history.csv",
-                      out / "predictions.csv", out / "run.json", out / "state")
+                      out / "predictions.csv", out / "run.json", out / "state", out / "calibration.json")
     assert len(result.history) == 1 and (out / "model" / "model.safetensors").is_file()
     for stage, model_dir in (("zeroshot", None), ("finetuned", out / "model")):
         write_embeddings(molecules_csv, split_csv, TASKS["binary"], spec, stage, 0, "mean", 32, 64, tmp_path / f"{stage}.npz", model_dir)

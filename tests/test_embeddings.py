@@ -81,7 +81,7 @@ def test_scratch_zero_shot_is_where_fine_tuning_starts(tmp_path):
         run = tmp_path / f"lr{learning_rate}"
         finetune(
             molecules_csv, split_csv, HIV, SCRATCH, replace(params, learning_rate=learning_rate), seed,
-            run / "model", run / "history.csv", run / "predictions.csv", run / "run.json", run / "state",
+            run / "model", run / "history.csv", run / "predictions.csv", run / "run.json", run / "state", run / "calibration.json",
         )
         write_embeddings(molecules_csv, split_csv, HIV, SCRATCH, "finetuned", seed, "mean", 8, 96, run / "ft.npz", run / "model")
         embeddings[learning_rate] = np.load(run / "ft.npz")["embedding"]

@@ -78,7 +78,7 @@ def finetune_from(model_dir: Path, tmp_path: Path):
     checkpoint = CheckpointSpec("pretrained", str(model_dir))
     return finetune(
         molecules_csv, split_csv, HIV, checkpoint, FINETUNE, 0,
-        out / "model", out / "history.csv", out / "predictions.csv", out / "run.json", out / "state",
+        out / "model", out / "history.csv", out / "predictions.csv", out / "run.json", out / "state", out / "calibration.json",
     ), out
 
 

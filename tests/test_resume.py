@@ -28,14 +28,14 @@ RESUMABLE = replace(PARAMS, max_epochs=8, patience=8)
 
 
 def outputs(out: Path) -> dict:
-    return {name: out / name for name in ("model", "history.csv", "predictions.csv", "run.json", "state")}
+    return {name: out / name for name in ("model", "history.csv", "predictions.csv", "run.json", "state", "calibration.json")}
 
 
 def run_in_process(molecules_csv: Path, split_csv: Path, out: Path):
     paths = outputs(out)
     return finetune(
         molecules_csv, split_csv, TASKS["binary"], SCRATCH, RESUMABLE, 0,
-        paths["model"], paths["history.csv"], paths["predictions.csv"], paths["run.json"], paths["state"],
+        paths["model"], paths["history.csv"], paths["predictions.csv"], paths["run.json"], paths["state"], paths["calibration.json"],
     )
 
 

@@ -44,7 +44,7 @@ def run_finetune(tmp_path: Path, task: TaskSpec, params: FinetuneParams = PARAMS
     out = tmp_path / name
     result = finetune(
         molecules_csv, split_csv, task, SCRATCH, params, seed,
-        out / "model", out / "history.csv", out / "predictions.csv", out / "run.json", out / "state",
+        out / "model", out / "history.csv", out / "predictions.csv", out / "run.json", out / "state", out / "calibration.json",
     )
     return result, out
 
@@ -76,6 +76,11 @@ def test_binary_outputs_reload_and_are_probabilities(tmp_path):
     np.testing.assert_allclose(probabilities, test["p:HIV_active"], atol=1e-5)
     run = json.loads((out / "run.json").read_text())
     assert run["best_epoch"] == result.best_epoch and run["fold_sizes"] == {"train": 144, "valid": 48, "test": 48}
+    # the folder carries what scoring new molecules needs: inputs, and the calibration fitted on validation
+    assert model.config.chemlm_inputs == {"max_length": 64, "isomeric_smiles": True}
+    calibration = json.loads((out / "calibration.json").read_text())
+    assert model.config.chemlm_calibration == calibration and calibration["fitted_on"] == "valid"
+    assert {"platt", "isotonic"} <= set(calibration["labels"]["HIV_active"])
 
 
 def test_best_epoch_is_restored(tmp_path):
@@ -181,7 +186,7 @@ from chemlm.models.finetuning import finetune
 from test_training import PARAMS, SCRATCH, TASKS
 out = Path({str(tmp_path)!r}) / "run"
 finetune(Path({str(molecules_csv)!r}), Path({str(split_csv)!r}), TASKS["binary"], SCRATCH, replace(PARAMS, max_epochs=1), 0,
-         out / "model", out / "history.csv", out / "predictions.csv", out / "run.json", out / "state")
+         out / "model", out / "history.csv", out / "predictions.csv", out / "run.json", out / "state", out / "calibration.json")
 assert not any(name == "rdkit" or name.startswith("rdkit.") for name in sys.modules if sys.modules[name] is not None)
 """
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -20,9 +21,10 @@ from sklearn.base import BaseEstimator
 from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 from sklearn.linear_model import LogisticRegression, Ridge
 
+from chemlm.calibration import fit_predictions
 from chemlm.config import BASELINES
 from chemlm.folds import load_fold_tables
-from chemlm.io import InputError, write_csv
+from chemlm.io import InputError, write_csv, write_json
 from chemlm.tasks import TaskSpec, TaskType, label_header, prediction_header
 
 logger = logging.getLogger(__name__)
@@ -62,32 +64,62 @@ def features(bits: np.ndarray, baseline: str) -> np.ndarray | sparse.csr_matrix:
     return bits.astype(np.float32)
 
 
-def class_probabilities(
-    model: BaseEstimator, x_train, y_train: np.ndarray, x_predict, classes: list, context: str
-) -> np.ndarray:
-    """Probabilities (n, classes) in the order of `classes`; a class absent from training gets 0.
+@dataclass
+class LabelModel:
+    """One fitted model (one label, or every class of a multi-class task), or the only class it saw in training."""
 
-    With one class in training there is nothing to learn: that class gets probability 1 (and a warning).
-    """
-    probabilities = np.zeros((x_predict.shape[0], len(classes)))
-    column = {name: position for position, name in enumerate(classes)}
-    present = np.unique(y_train)
-    if len(present) == 1:
-        logger.warning("%s: only class %s in the training fold; predicting it with probability 1", context, present[0])
-        probabilities[:, column[present[0]]] = 1.0
+    model: BaseEstimator | None
+    classes: list  # the output columns' classes (classification); empty for regression
+    only_class: object = None
+
+    def predict(self, x) -> np.ndarray:
+        """Probabilities (n, classes) in the order of `classes` (a class absent from training gets 0), or values."""
+        if not self.classes:
+            return self.model.predict(x)[:, None]
+        probabilities = np.zeros((x.shape[0], len(self.classes)))
+        column = {name: position for position, name in enumerate(self.classes)}
+        if self.model is None:
+            probabilities[:, column[self.only_class]] = 1.0
+            return probabilities
+        probabilities[:, [column[name] for name in self.model.classes_]] = self.model.predict_proba(x)
         return probabilities
-    model.fit(x_train, y_train)
-    probabilities[:, [column[name] for name in model.classes_]] = model.predict_proba(x_predict)
-    return probabilities
 
 
-def predict(
+def fit_label(model: BaseEstimator, x_train, y_train: np.ndarray, classes: list, context: str) -> LabelModel:
+    """`model` fitted; with one class in training there is nothing to learn: that class gets probability 1."""
+    if classes:
+        present = np.unique(y_train)
+        if len(present) == 1:
+            logger.warning("%s: only class %s in the training fold; predicting it with probability 1", context, present[0])
+            return LabelModel(None, classes, present[0])
+    return LabelModel(model.fit(x_train, y_train), classes)
+
+
+@dataclass
+class FittedBaseline:
+    """A baseline trained on a train fold: prediction columns and their models, for any fingerprints."""
+
+    baseline: str
+    task: TaskSpec
+    columns: list[str]
+    models: list[LabelModel]
+
+    def predict(self, bits: np.ndarray) -> np.ndarray:
+        """(n, columns) probabilities of the positive class (multi-class: of each class) or values."""
+        x = features(bits, self.baseline)
+        if self.task.type is TaskType.MULTICLASS:
+            return self.models[0].predict(x)
+        if self.task.type is TaskType.REGRESSION:
+            return np.column_stack([model.predict(x)[:, 0] for model in self.models])
+        return np.column_stack([model.predict(x)[:, 1] for model in self.models])
+
+
+def fit_baseline(
     baseline: str, task: TaskSpec, molecules: pd.DataFrame, bits: np.ndarray, seed: int, trees: int, threads: int
-) -> tuple[list[str], np.ndarray]:
-    """Prediction columns and values (valid and test rows, in molecules order) of a baseline trained on the train fold."""
+) -> FittedBaseline:
+    """`baseline` trained on the train fold of `molecules` (with its `fold` column); `bits` in molecules order."""
     x = features(bits, baseline)
     train = (molecules["fold"] == "train").to_numpy()
-    predicted = molecules["fold"].isin(PREDICTED_FOLDS).to_numpy()
 
     def model() -> BaseEstimator:
         return make_model(baseline, task.type, seed, trees, threads)
@@ -97,19 +129,17 @@ def predict(
         # Class names and their order as fine-tuning has them (LabelEncoding.fit).
         classes = sorted(molecules[label].dropna().astype(str).unique())
         rows = train & molecules[label].notna().to_numpy()
-        y = molecules.loc[rows, label].astype(str).to_numpy()
-        values = class_probabilities(model(), x[rows], y, x[predicted], classes, f"label '{label}'")
-        return [prediction_header(name) for name in classes], values
-    columns = []
+        fitted = fit_label(model(), x[rows], molecules.loc[rows, label].astype(str).to_numpy(), classes, f"label '{label}'")
+        return FittedBaseline(baseline, task, [prediction_header(name) for name in classes], [fitted])
+    models = []
     for label in task.label_columns:
         rows = train & molecules[label].notna().to_numpy()
         y = molecules.loc[rows, label].to_numpy(dtype=float)
         if task.type is TaskType.REGRESSION:
-            columns.append(model().fit(x[rows], y).predict(x[predicted]))
+            models.append(fit_label(model(), x[rows], y, [], f"label '{label}'"))
         else:
-            probabilities = class_probabilities(model(), x[rows], y.astype(int), x[predicted], [0, 1], f"label '{label}'")
-            columns.append(probabilities[:, 1])
-    return [prediction_header(label) for label in task.label_columns], np.column_stack(columns)
+            models.append(fit_label(model(), x[rows], y.astype(int), [0, 1], f"label '{label}'"))
+    return FittedBaseline(baseline, task, [prediction_header(label) for label in task.label_columns], models)
 
 
 def train_baseline(
@@ -122,13 +152,17 @@ def train_baseline(
     trees: int,
     threads: int,
     predictions_csv: Path,
+    calibration_json: Path,
 ) -> pd.DataFrame:
-    """Train `baseline` on the train fold and write its valid and test predictions (docs/design.md, item 5)."""
+    """Train `baseline` on the train fold and write its valid and test predictions (docs/design.md, item 5) and the
+    calibration fitted on the validation ones."""
     started = time.perf_counter()
     molecules = load_fold_tables(Path(molecules_csv), Path(split_csv))
     bits = read_fingerprints(Path(fingerprints_npz), molecules["mol_id"].to_numpy())
-    columns, values = predict(baseline, task, molecules, bits, seed, trees, threads)
-    rows = molecules[molecules["fold"].isin(PREDICTED_FOLDS)]
+    fitted = fit_baseline(baseline, task, molecules, bits, seed, trees, threads)
+    predicted = molecules["fold"].isin(PREDICTED_FOLDS).to_numpy()
+    columns, values = fitted.columns, fitted.predict(bits[predicted])
+    rows = molecules[predicted]
     table = pd.DataFrame({"mol_id": rows["mol_id"].to_numpy(), "fold": rows["fold"].to_numpy()})
     for label in task.label_columns:
         table[label_header(label)] = rows[label].to_numpy()
@@ -137,6 +171,7 @@ def train_baseline(
     # valid rows first, then test, as fine-tuning writes them
     table = table.sort_values("fold", key=lambda fold: fold.map(PREDICTED_FOLDS.index), kind="stable").reset_index(drop=True)
     write_csv(table, predictions_csv)
+    write_json(fit_predictions(table, task), calibration_json)
     logger.info(
         "task '%s', baseline '%s', seed %d: trained on %d molecules, predicted %d (%.1f s)",
         task.name, baseline, seed, int((molecules["fold"] == "train").sum()), len(table), time.perf_counter() - started,

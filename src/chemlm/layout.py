@@ -105,15 +105,25 @@ def finetune_file(name: str, task: str = TASK, checkpoint: str = CHECKPOINT, spl
     return f"results/{task}/finetune/{checkpoint}/{split}/seed{seed}/{name}"
 
 
+def baseline_file(name: str, task: str = TASK, baseline: str = BASELINE, split: str = SPLIT, seed: object = SEED) -> str:
+    """predictions.csv, calibration.json."""
+    return f"results/{task}/baselines/{baseline}/{split}/seed{seed}/{name}"
+
+
 def baseline_predictions(task: str = TASK, baseline: str = BASELINE, split: str = SPLIT, seed: object = SEED) -> str:
-    return f"results/{task}/baselines/{baseline}/{split}/seed{seed}/predictions.csv"
+    return baseline_file("predictions.csv", task, baseline, split, seed)
+
+
+def run_file(name: str, task: str, model: str, split: str, seed: object, is_baseline: bool) -> str:
+    """A model's run file (predictions.csv, calibration.json): a baseline's or a fine-tuned checkpoint's."""
+    if is_baseline:
+        return baseline_file(name, task, model, split, seed)
+    return finetune_file(name, task, model, split, seed)
 
 
 def predictions(task: str, model: str, split: str, seed: object, is_baseline: bool) -> str:
-    """The predictions a model's metrics come from: a baseline's or a fine-tuned checkpoint's."""
-    if is_baseline:
-        return baseline_predictions(task, model, split, seed)
-    return finetune_file("predictions.csv", task, model, split, seed)
+    """The predictions a model's metrics come from."""
+    return run_file("predictions.csv", task, model, split, seed, is_baseline)
 
 
 def metrics(task: str = TASK, model: str = MODEL, split: str = SPLIT, seed: object = SEED) -> str:

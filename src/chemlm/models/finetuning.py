@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from transformers import PreTrainedModel
 
+from chemlm.calibration import fit_predictions
 from chemlm.config import CheckpointSpec, FinetuneParams
 from chemlm.folds import FOLDS, load_fold_tables
 from chemlm.io import atomic_path, write_csv, write_json
@@ -265,9 +266,14 @@ def finetune(
     predictions_csv: Path,
     run_json: Path,
     state_dir: Path,
+    calibration_json: Path,
+    isomeric_smiles: bool = True,
 ) -> LoopState:
-    """Fine-tune `checkpoint` on `task` and write the model folder, history, test/valid predictions and a run record.
+    """Fine-tune `checkpoint` on `task` and write the model folder, history, test/valid predictions, the calibration
+    fitted on the validation predictions and a run record.
 
+    The model folder carries what scoring new molecules needs (chemlm.predict): the task and label encoding, the
+    maximum length, how SMILES were canonicalised (`isomeric_smiles`, as featurize was run) and the calibration.
     Training state goes to `state_dir` after each epoch (removed at the end); a rerun after a kill resumes there.
     """
     started = time.perf_counter()
@@ -300,12 +306,19 @@ def finetune(
         )
         for fold in ("valid", "test")
     ]
-    model.config.update({"chemlm_task": {**asdict(encoding), "task_type": encoding.task_type.value, "task": task.name}})
+    predictions = pd.concat(tables, ignore_index=True)
+    calibration = fit_predictions(predictions, task)
+    model.config.update({
+        "chemlm_task": {**asdict(encoding), "task_type": encoding.task_type.value, "task": task.name},
+        "chemlm_inputs": {"max_length": params.max_length, "isomeric_smiles": isomeric_smiles},
+        "chemlm_calibration": calibration,
+    })
     with atomic_path(model_dir) as temporary:
         model.to("cpu").save_pretrained(temporary)
         tokenizer.save_pretrained(temporary)
     write_csv(history_table(result, objective), history_csv)
-    write_csv(pd.concat(tables, ignore_index=True), predictions_csv)
+    write_csv(predictions, predictions_csv)
+    write_json(calibration, calibration_json)
     write_json(
         {
             "task": task.name,
