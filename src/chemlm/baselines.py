@@ -21,10 +21,12 @@ from sklearn.base import BaseEstimator
 from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 from sklearn.linear_model import LogisticRegression, Ridge
 
-from chemlm.calibration import fit_predictions
+from chemlm.calibration import CALIBRATED_TYPES, apply, fit_predictions
 from chemlm.config import BASELINES
 from chemlm.folds import load_fold_tables
-from chemlm.io import InputError, write_csv, write_json
+from chemlm.io import InputError, read_json, write_csv, write_json
+from chemlm.library import library_chunks
+from chemlm.scoring import Scores, ensemble_scores, similarity_chunks, write_scores
 from chemlm.tasks import TaskSpec, TaskType, label_header, prediction_header
 
 logger = logging.getLogger(__name__)
@@ -177,3 +179,53 @@ def train_baseline(
         task.name, baseline, seed, int((molecules["fold"] == "train").sum()), len(table), time.perf_counter() - started,
     )
     return table
+
+
+class BaselineEnsemble:
+    """A baseline of one task trained on each seed's train fold, scoring a library's fingerprints together.
+
+    Each seed's model is trained again exactly as the baseline rule trained it (same fold, same random_state), so
+    these are the models whose test metrics the report shows; no fitted model is stored or unpickled.
+    """
+
+    def __init__(self, fitted: list[FittedBaseline], calibrations: list[dict], calibration_method: str):
+        self.fitted, self.calibrations, self.calibration_method = fitted, calibrations, calibration_method
+        task = fitted[0].task
+        self.task_type = task.type
+        self.names = [column.removeprefix(prediction_header("")) for column in fitted[0].columns]
+
+    def score(self, rows: pd.DataFrame, packed_bits: np.ndarray | None) -> Scores:
+        bits = np.unpackbits(np.asarray(packed_bits, dtype=np.uint8), axis=1)
+        per_model = [model.predict(bits) for model in self.fitted]
+        calibrated = None
+        if self.task_type in CALIBRATED_TYPES:
+            calibrated = [apply(calibration, self.calibration_method, self.names, values) for calibration, values in zip(self.calibrations, per_model)]
+        return ensemble_scores(per_model, calibrated)
+
+
+def score_library(
+    molecules_csv: Path,
+    split_csvs: list[Path],
+    fingerprints_npz: Path,
+    calibration_jsons: list[Path],
+    task: TaskSpec,
+    baseline: str,
+    seeds: list[int],
+    trees: int,
+    threads: int,
+    calibration_method: str,
+    library_csv: Path,
+    library_npy: Path,
+    similarity_csv: Path,
+    out_csv: Path,
+) -> int:
+    """The library scored by `baseline` trained on each seed's train fold (docs/design.md, "Predictions")."""
+    fitted = []
+    for seed, split_csv in zip(seeds, split_csvs):
+        molecules = load_fold_tables(Path(molecules_csv), Path(split_csv))
+        bits = read_fingerprints(Path(fingerprints_npz), molecules["mol_id"].to_numpy())
+        fitted.append(fit_baseline(baseline, task, molecules, bits, seed, trees, threads))
+    calibrations = [read_json(path) for path in calibration_jsons]
+    ensemble = BaselineEnsemble(fitted, calibrations, calibration_method)
+    packed = np.load(library_npy, mmap_mode="r")
+    return write_scores(ensemble, library_chunks(library_csv), out_csv, packed, similarity_chunks(similarity_csv))

@@ -1,0 +1,154 @@
+"""Libraries of molecules to score, as chemists keep them: a CSV (a SMILES column, an optional id column) or a .smi
+file ("SMILES [id]" per line, no header), plain or gzipped, of any size.
+
+A library is read in chunks and never held whole. Each row is kept, in input order: its id (the id column, a .smi
+line's second field, else the 0-based row), its SMILES as given, the canonical SMILES and whether RDKit reads it
+(else why not). Canonicalisation and ECFP4 fingerprints need RDKit (run in crash-isolated workers); without RDKit,
+`prepare_chunk` keeps the SMILES as given and says so.
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from chemlm.io import InputError, atomic_path, is_gzip
+
+logger = logging.getLogger(__name__)
+
+CHUNK_ROWS = 10_000  # rows read, canonicalised and scored at a time: memory stays flat whatever the library's size
+SMI_SUFFIXES = (".smi", ".smiles")
+COLUMNS = ["row", "id", "input_smiles", "smiles", "valid", "reason"]
+NOT_CANONICALISED = "RDKit is not installed here: scored as given, not canonicalised"
+
+
+def is_smi_file(path: str | Path) -> bool:
+    suffixes = [suffix.lower() for suffix in Path(path).suffixes if suffix.lower() != ".gz"]
+    return bool(suffixes) and suffixes[-1] in SMI_SUFFIXES
+
+
+def read_chunks(path: str | Path, smiles_column: str = "smiles", id_column: str | None = None, chunk_rows: int | None = None) -> Iterator[pd.DataFrame]:
+    """`row`, `id`, `input_smiles` of every row, `chunk_rows` (default CHUNK_ROWS) at a time."""
+    path = Path(path)
+    chunk_rows = chunk_rows or CHUNK_ROWS
+    if not path.is_file():
+        raise InputError(f"{path}: file not found")
+    if is_smi_file(path):
+        yield from _smi_chunks(path, chunk_rows)
+        return
+    from chemlm.data.ingest import delimiter_of
+
+    try:
+        reader = pd.read_csv(path, sep=delimiter_of(path), dtype=str, keep_default_na=False, chunksize=chunk_rows,
+                             compression="gzip" if is_gzip(path) else None, encoding="utf-8-sig")
+        start = 0
+        for chunk in reader:
+            chunk.columns = [str(column).strip() for column in chunk.columns]
+            for column in [smiles_column, *([id_column] if id_column else [])]:
+                if column not in chunk.columns:
+                    raise InputError(f"{path}: no column '{column}'; columns are: {', '.join(chunk.columns)}")
+            rows = np.arange(start, start + len(chunk))
+            ids = chunk[id_column].str.strip() if id_column else pd.Series(rows.astype(str))
+            yield pd.DataFrame({"row": rows, "id": ids.to_numpy(), "input_smiles": chunk[smiles_column].fillna("").str.strip().to_numpy()})
+            start += len(chunk)
+    except pd.errors.EmptyDataError:
+        raise InputError(f"{path}: file is empty") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, gzip.BadGzipFile, EOFError) as error:
+        raise InputError(f"{path}: not a readable table ({type(error).__name__})") from None
+
+
+def _smi_chunks(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    opener = gzip.open if is_gzip(path) else open
+    rows, ids, smiles = [], [], []
+    try:
+        with opener(path, "rt", encoding="utf-8") as handle:
+            for number, line in enumerate(handle):
+                fields = line.split(maxsplit=1)
+                rows.append(number)
+                smiles.append(fields[0] if fields else "")
+                ids.append(fields[1].strip() if len(fields) > 1 else str(number))
+                if len(rows) == chunk_rows:
+                    yield pd.DataFrame({"row": rows, "id": ids, "input_smiles": smiles})
+                    rows, ids, smiles = [], [], []
+    except (UnicodeDecodeError, EOFError, gzip.BadGzipFile) as error:
+        raise InputError(f"{path}: not a readable SMILES file ({type(error).__name__})") from None
+    if rows:
+        yield pd.DataFrame({"row": rows, "id": ids, "input_smiles": smiles})
+
+
+def rdkit_available() -> bool:
+    try:
+        import rdkit  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def prepare_chunk(chunk: pd.DataFrame, isomeric: bool, workers: int = 1) -> pd.DataFrame:
+    """The chunk with `smiles` (canonical), `valid` and `reason`; without RDKit the SMILES as given, each row saying
+    it was not canonicalised (an empty SMILES is invalid either way)."""
+    chunk = chunk.copy()
+    if not rdkit_available():
+        empty = chunk["input_smiles"] == ""
+        chunk["smiles"] = chunk["input_smiles"]
+        chunk["valid"] = ~empty
+        chunk["reason"] = np.where(empty, "empty SMILES", NOT_CANONICALISED)
+        return chunk[COLUMNS]
+    from chemlm.featurize import parse_all
+
+    parsed = parse_all(chunk["input_smiles"].tolist(), isomeric, workers)
+    chunk["smiles"] = [result.canonical or "" for result in parsed]
+    chunk["valid"] = [result.error is None for result in parsed]
+    chunk["reason"] = [result.error or "" for result in parsed]
+    return chunk[COLUMNS]
+
+
+def write_library(
+    source: str | Path, smiles_column: str, id_column: str | None, isomeric: bool, molecules_csv: str | Path,
+    fingerprints_npy: str | Path, workers: int = 1, chunk_rows: int | None = None,
+) -> dict:
+    """A library's rows (molecules.csv.gz: COLUMNS) and their packed ECFP4 bits (a .npy of n x 256 uint8; zeros for
+    invalid rows), chunk by chunk. Returns the counts."""
+    from chemlm.fingerprints import ECFP4_BITS, ecfp4
+
+    chunk_rows = chunk_rows or CHUNK_ROWS
+    counts = {"rows": 0, "valid": 0, "invalid": 0}
+    with atomic_path(molecules_csv) as table_path, tempfile.TemporaryFile(dir=Path(fingerprints_npy).parent) as bits_file:
+        with gzip.open(table_path, "wt", encoding="utf-8", newline="") as table_stream:
+            for position, chunk in enumerate(read_chunks(source, smiles_column, id_column, chunk_rows)):
+                prepared = prepare_chunk(chunk, isomeric, workers)
+                prepared.to_csv(table_stream, index=False, header=position == 0)
+                bits = np.zeros((len(prepared), ECFP4_BITS), dtype=np.uint8)
+                valid = prepared["valid"].to_numpy()
+                if valid.any():
+                    bits[valid], _ = ecfp4(prepared.loc[valid, "smiles"].tolist(), prepared.loc[valid, "id"].tolist(), workers)
+                bits_file.write(np.packbits(bits, axis=1).tobytes())
+                counts["rows"] += len(prepared)
+                counts["valid"] += int(valid.sum())
+                logger.info("%s: %d rows read, %d valid", source, counts["rows"], counts["valid"])
+        if counts["rows"] == 0:
+            raise InputError(f"{source}: no rows in it")
+        counts["invalid"] = counts["rows"] - counts["valid"]
+        bits_file.seek(0)
+        with atomic_path(fingerprints_npy) as temporary:
+            packed = np.lib.format.open_memmap(temporary, mode="w+", dtype=np.uint8, shape=(counts["rows"], ECFP4_BITS // 8))
+            for start in range(0, counts["rows"], chunk_rows):
+                block = np.frombuffer(bits_file.read(min(chunk_rows, counts["rows"] - start) * (ECFP4_BITS // 8)), dtype=np.uint8)
+                packed[start : start + len(block) // (ECFP4_BITS // 8)] = block.reshape(-1, ECFP4_BITS // 8)
+            packed.flush()
+            del packed
+    return counts
+
+
+def library_chunks(molecules_csv: str | Path, chunk_rows: int | None = None) -> Iterator[pd.DataFrame]:
+    """The rows write_library wrote, chunk by chunk, with `valid` as booleans."""
+    for chunk in pd.read_csv(molecules_csv, dtype={"id": str, "input_smiles": str, "smiles": str, "reason": str},
+                             keep_default_na=False, chunksize=chunk_rows or CHUNK_ROWS):
+        chunk["valid"] = chunk["valid"].astype(str) == "True"
+        yield chunk

@@ -1,0 +1,150 @@
+"""Scoring new molecules with fine-tuned model folders: an ensemble of them (the seeds of a checkpoint, or any
+folders of one task), its mean and sd, and calibrated probabilities (chemlm.scoring writes them row for row).
+
+A fine-tuned model folder carries everything scoring needs (chemlm.models.finetuning writes it): the task, its labels
+or classes and label scaling (`chemlm_task`), the maximum length and how SMILES were canonicalised
+(`chemlm_inputs`), and the calibration fitted on validation (`chemlm_calibration`). No training flag is repeated.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+
+from chemlm.calibration import CALIBRATED_TYPES, apply_label
+from chemlm.io import InputError
+from chemlm.models.batching import collate, evaluation_batches, sequence_lengths, tokenize
+from chemlm.models.checkpoints import CheckpointError
+from chemlm.models.finetuning import LabelEncoding
+from chemlm.models.loop import autocast, pick_device
+from chemlm.library import library_chunks, prepare_chunk, read_chunks
+from chemlm.scoring import Scores, ensemble_scores, similarity_chunks, write_scores
+from chemlm.tasks import TaskType
+
+logger = logging.getLogger(__name__)
+
+SCORE_BATCH = 256
+
+
+# ---------------------------------------------------------------------------------------------------
+# Fine-tuned model folders
+
+
+@dataclass
+class FineTunedModel:
+    folder: Path
+    model: PreTrainedModel
+    tokenizer: PreTrainedTokenizerBase
+    task: str
+    encoding: LabelEncoding
+    max_length: int
+    isomeric_smiles: bool
+    calibration: dict | None
+
+    @classmethod
+    def load(cls, folder: str | Path) -> FineTunedModel:
+        """A model folder written by fine-tuning; anything else is an error naming the folder."""
+        folder = Path(folder)
+        config_path = folder / "config.json"
+        if not config_path.is_file():
+            raise CheckpointError(f"{folder}: not a model folder (no config.json)")
+        config = json.loads(config_path.read_text())
+        if "chemlm_task" not in config or "chemlm_inputs" not in config:
+            raise CheckpointError(f"{folder}: not a model fine-tuned by chemlm (its config.json has no chemlm_task and chemlm_inputs)")
+        try:
+            model = AutoModelForSequenceClassification.from_pretrained(folder)
+            tokenizer = AutoTokenizer.from_pretrained(folder)
+        except (OSError, ValueError) as error:
+            first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise CheckpointError(f"{folder}: cannot be loaded: {first_line}") from None
+        task = config["chemlm_task"]
+        encoding = LabelEncoding(
+            TaskType(task["task_type"]), tuple(task["labels"]), tuple(task["classes"]), tuple(task["mean"]), tuple(task["std"])
+        )
+        inputs = config["chemlm_inputs"]
+        return cls(folder, model.eval(), tokenizer, task["task"], encoding, int(inputs["max_length"]),
+                   bool(inputs["isomeric_smiles"]), config.get("chemlm_calibration"))
+
+    def predict(self, smiles: list[str], device: torch.device, batch_size: int = SCORE_BATCH) -> np.ndarray:
+        """Probabilities or values (n, outputs) of SMILES, in order; streamed in length-sorted batches."""
+        input_ids, truncated = tokenize(self.tokenizer, smiles, self.max_length)
+        if truncated:
+            logger.warning("%s: %d SMILES longer than %d tokens were truncated", self.folder, truncated, self.max_length)
+        logits = torch.empty((len(smiles), self.model.config.num_labels), dtype=torch.float32, device=device)
+        self.model.to(device)
+        with torch.inference_mode(), autocast(device):
+            for batch in evaluation_batches(sequence_lengths(input_ids), batch_size):
+                output = self.model(**collate(input_ids, batch, self.tokenizer.pad_token_id, device)).logits
+                logits[torch.as_tensor(batch, device=device)] = output.float()
+        return self.encoding.predictions(logits)
+
+
+def signature(model: FineTunedModel) -> tuple:
+    """What models of one ensemble must share: the task, its type, and its outputs."""
+    encoding = model.encoding
+    return model.task, encoding.task_type, encoding.labels, encoding.classes
+
+
+class ModelEnsemble:
+    """Fine-tuned models of one task (the seeds of a checkpoint, or any set of folders), scored together."""
+
+    def __init__(self, folders: Sequence[str | Path], calibration_method: str = "platt", device: torch.device | None = None):
+        if not folders:
+            raise InputError("no model folders to score with")
+        self.models = [FineTunedModel.load(folder) for folder in folders]
+        first = self.models[0]
+        for other in self.models[1:]:
+            if signature(other) != signature(first):
+                raise CheckpointError(
+                    f"{other.folder}: a model of task '{other.task}' ({other.encoding.task_type.value}, outputs "
+                    f"{', '.join(other.encoding.classes or other.encoding.labels)}), not of the ensemble's task '{first.task}'"
+                )
+        self.task_type = first.encoding.task_type
+        self.names = list(first.encoding.classes if self.task_type is TaskType.MULTICLASS else first.encoding.labels)
+        self.isomeric_smiles = first.isomeric_smiles
+        self.calibration_method = calibration_method
+        self.device = device or pick_device()
+
+    def score(self, rows: pd.DataFrame, packed_bits: np.ndarray | None = None) -> Scores:
+        smiles = rows["smiles"].tolist()
+        per_model = [model.predict(smiles, self.device) for model in self.models]
+        calibrated = None
+        if self.task_type in CALIBRATED_TYPES:
+            calibrated = [
+                np.column_stack([
+                    apply_label(model.calibration["labels"][name], self.calibration_method, values[:, column])
+                    if model.calibration and name in model.calibration["labels"] else values[:, column]
+                    for column, name in enumerate(self.names)
+                ])
+                for model, values in zip(self.models, per_model)
+            ]
+        return ensemble_scores(per_model, calibrated)
+
+
+def score_library(
+    model_dirs: Sequence[str | Path], calibration_method: str, library_csv: Path, similarity_csv: Path | None, out_csv: Path
+) -> int:
+    """A prepared library (chemlm.library.write_library) scored by the ensemble of `model_dirs`, with its
+    similarity to the training fold (docs/design.md, "Predictions")."""
+    ensemble = ModelEnsemble(model_dirs, calibration_method)
+    similarity = similarity_chunks(similarity_csv) if similarity_csv is not None else None
+    return write_scores(ensemble, library_chunks(library_csv), out_csv, similarity=similarity)
+
+
+def score_file(
+    model_dirs: Sequence[str | Path], input_path: Path, out_path: Path, smiles_column: str = "smiles",
+    id_column: str | None = None, calibration_method: str = "platt", workers: int = 1,
+) -> int:
+    """A CSV or .smi file scored by the ensemble of `model_dirs`, canonicalised as the models' training molecules
+    were (when RDKit is installed; else as given, and each row says so)."""
+    ensemble = ModelEnsemble(model_dirs, calibration_method)
+    chunks = (prepare_chunk(chunk, ensemble.isomeric_smiles, workers) for chunk in read_chunks(input_path, smiles_column, id_column))
+    return write_scores(ensemble, chunks, out_path)

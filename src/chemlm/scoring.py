@@ -1,0 +1,135 @@
+"""Writing scores of a library: one row per input row, in input order, chunk by chunk, for any scorer (an ensemble
+of fine-tuned models, chemlm.predict, or of fingerprint baselines, chemlm.baselines). numpy and pandas only.
+
+The output (docs/design.md, "Predictions"): `row`, `id`, `input_smiles`, `smiles`, `valid`, `reason`, then per label
+(multi-class: per class) `mean:<name>` and `sd:<name>` over the ensemble's models (probabilities, or values in the
+label's units), `calibrated:<name>` for binary and multi-label tasks, and, when the training fold is known,
+`max_similarity` and `neighbour_id`. Invalid rows keep their place with empty scores. Memory does not grow with the
+library: a chunk is scored, written and dropped.
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import pandas as pd
+
+from chemlm.calibration import CALIBRATED_TYPES
+from chemlm.io import InputError, atomic_path
+from chemlm.tasks import TaskType
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Scores:
+    """One chunk's scores: (n, names) arrays; `calibrated` is None where the task type is not calibrated."""
+
+    mean: np.ndarray
+    sd: np.ndarray
+    calibrated: np.ndarray | None
+
+
+class Scorer(Protocol):
+    """Scores the valid rows of a library chunk (with their packed fingerprints)."""
+
+    names: list[str]
+    task_type: TaskType
+
+    def score(self, rows: pd.DataFrame, packed_bits: np.ndarray | None) -> Scores: ...
+
+
+def ensemble_scores(per_model: list[np.ndarray], calibrated: list[np.ndarray] | None) -> Scores:
+    """Mean and sample sd over the models (sd is NaN for a single model), and the mean calibrated probability."""
+    stacked = np.stack(per_model)
+    sd = stacked.std(axis=0, ddof=1) if len(per_model) > 1 else np.full(stacked.shape[1:], np.nan)
+    return Scores(stacked.mean(axis=0), sd, np.stack(calibrated).mean(axis=0) if calibrated is not None else None)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Writing scores
+
+
+def score_columns(scorer: Scorer) -> list[str]:
+    columns = []
+    for name in scorer.names:
+        columns += [f"mean:{name}", f"sd:{name}"]
+        if scorer.task_type in CALIBRATED_TYPES:
+            columns.append(f"calibrated:{name}")
+    return columns
+
+
+def scored_chunk(scorer: Scorer, chunk: pd.DataFrame, packed_bits: np.ndarray | None) -> pd.DataFrame:
+    """The chunk with its score columns; invalid rows keep their place with empty scores."""
+    out = chunk.reset_index(drop=True).copy()
+    valid = out["valid"].to_numpy(dtype=bool)
+    values = {column: np.full(len(out), np.nan) for column in score_columns(scorer)}
+    if valid.any():
+        scores = scorer.score(out[valid], packed_bits[valid] if packed_bits is not None else None)
+        for position, name in enumerate(scorer.names):
+            values[f"mean:{name}"][valid] = scores.mean[:, position]
+            values[f"sd:{name}"][valid] = scores.sd[:, position]
+            if scores.calibrated is not None:
+                values[f"calibrated:{name}"][valid] = scores.calibrated[:, position]
+    for column, column_values in values.items():
+        out[column] = column_values
+    return out
+
+
+def write_scores(
+    scorer: Scorer,
+    chunks: Iterator[pd.DataFrame],
+    out_csv: str | Path,
+    packed_bits: np.ndarray | None = None,
+    similarity: Iterator[pd.DataFrame] | None = None,
+) -> int:
+    """Score every chunk and write the rows in input order (gzipped when `out_csv` ends in .gz); returns the rows.
+
+    `packed_bits` (the library's fingerprints, memory-mapped) are handed to the scorer row for row; `similarity`
+    yields chunks of `max_similarity` and `neighbour_id` in the same order as `chunks`.
+    """
+    started, rows = time.perf_counter(), 0
+    with atomic_path(out_csv) as temporary:
+        opener = gzip.open if str(out_csv).endswith(".gz") else open
+        with opener(temporary, "wt", encoding="utf-8", newline="") as stream:
+            domains = RowStream(similarity) if similarity is not None else None
+            for position, chunk in enumerate(chunks):
+                bits = packed_bits[rows : rows + len(chunk)] if packed_bits is not None else None
+                out = scored_chunk(scorer, chunk, bits)
+                if domains is not None:
+                    domain = domains.take(len(out))
+                    if len(domain) != len(out) or not (domain["row"].to_numpy() == out["row"].to_numpy()).all():
+                        raise InputError(f"{out_csv}: the similarity file's rows do not match the library's; rerun the similarity")
+                    out["max_similarity"], out["neighbour_id"] = domain["max_similarity"].to_numpy(), domain["neighbour_id"].to_numpy()
+                out.to_csv(stream, index=False, header=position == 0)
+                rows += len(out)
+                logger.info("%d rows scored (%.0f rows/s)", rows, rows / max(time.perf_counter() - started, 1e-9))
+    return rows
+
+
+class RowStream:
+    """Rows of a stream of tables, taken in any numbers: lines up a file read in chunks of one size with another."""
+
+    def __init__(self, tables: Iterator[pd.DataFrame]):
+        self.tables, self.buffer = tables, pd.DataFrame()
+
+    def take(self, rows: int) -> pd.DataFrame:
+        while len(self.buffer) < rows:
+            table = next(self.tables, None)
+            if table is None:
+                break
+            self.buffer = pd.concat([self.buffer, table], ignore_index=True) if len(self.buffer) else table.reset_index(drop=True)
+        taken, self.buffer = self.buffer.iloc[:rows].reset_index(drop=True), self.buffer.iloc[rows:].reset_index(drop=True)
+        return taken
+
+
+def similarity_chunks(similarity_csv: str | Path, chunk_rows: int = 10_000) -> Iterator[pd.DataFrame]:
+    """The similarity file (chemlm.similarity), in chunks."""
+    yield from pd.read_csv(similarity_csv, dtype={"neighbour_id": str}, keep_default_na=False, chunksize=chunk_rows)

@@ -1,0 +1,143 @@
+"""Scoring new molecules: seed ensembles keep every library row in order, calibration never sees test labels, the
+`chemlm predict` command on a model folder alone, regression in the label's units, libraries larger than a chunk."""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+import subprocess
+import sys
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from chemlm import library
+from chemlm.library import NOT_CANONICALISED, prepare_chunk, read_chunks, write_library
+from chemlm.models.finetuning import finetune
+from chemlm.predict import ModelEnsemble, score_file, score_library
+from chemlm.similarity import Reference, nearest
+from helpers import demo_molecules, write_fold_files
+from test_training import PARAMS, SCRATCH, TASKS
+
+LIBRARY = "smiles,name\nCCO,ethanol\nnot a smiles,junk\n,empty\nc1ccccc1O,phenol\nOCC,ethanol again\nCCN,amine\n"
+
+
+def fine_tune(directory, task, seed, molecules=None):
+    molecules = demo_molecules() if molecules is None else molecules
+    directory.mkdir(parents=True, exist_ok=True)
+    molecules_csv, split_csv = write_fold_files(molecules, directory)
+    out = directory / f"seed{seed}"
+    finetune(molecules_csv, split_csv, task, SCRATCH, replace(PARAMS, max_epochs=2), seed, out / "model", out / "history.csv",
+             out / "predictions.csv", out / "run.json", out / "state", out / "calibration.json")
+    return out
+
+
+@pytest.fixture(scope="module")
+def binary_models(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("binary")
+    return [fine_tune(directory, TASKS["binary"], seed) / "model" for seed in (0, 1, 2)]
+
+
+def test_an_ensemble_keeps_every_row_in_order(binary_models, tmp_path):
+    (tmp_path / "library.csv").write_text(LIBRARY)
+    rows = score_file(binary_models, tmp_path / "library.csv", tmp_path / "scored.csv", id_column="name")
+    scored = pd.read_csv(tmp_path / "scored.csv", dtype={"id": str}, keep_default_na=False, na_values=[""])
+    assert rows == 6 and scored["row"].tolist() == list(range(6))
+    assert scored["id"].tolist() == ["ethanol", "junk", "empty", "phenol", "ethanol again", "amine"]
+    assert scored["valid"].tolist() == [True, False, False, True, True, True]
+    assert scored["reason"][1].startswith("invalid SMILES") and scored["reason"][2] == "empty SMILES"
+    assert scored["smiles"][4] == "CCO" and scored["input_smiles"][4] == "OCC"  # canonicalised: a duplicate of row 0
+    assert list(scored.columns[6:]) == ["mean:HIV_active", "sd:HIV_active", "calibrated:HIV_active"]
+    assert scored.loc[[1, 2], ["mean:HIV_active", "sd:HIV_active", "calibrated:HIV_active"]].isna().all().all()
+    assert scored["mean:HIV_active"][0] == pytest.approx(scored["mean:HIV_active"][4])  # the same molecule
+    valid = scored[scored["valid"]]
+    assert valid["mean:HIV_active"].between(0, 1).all() and (valid["sd:HIV_active"] > 0).all()
+    single = [ModelEnsemble([folder]).score(valid, None).mean[:, 0] for folder in binary_models]
+    np.testing.assert_allclose(valid["mean:HIV_active"], np.mean(single, axis=0), rtol=1e-5)
+    np.testing.assert_allclose(valid["sd:HIV_active"], np.std(single, axis=0, ddof=1), rtol=1e-4)
+
+
+def test_calibration_never_sees_test_labels(tmp_path):
+    """Fine-tuning with every test label flipped gives the same calibration, so the same calibrated scores."""
+    molecules = demo_molecules()
+    folds = np.arange(len(molecules)) % 5  # write_fold_files: 1 is the test fold
+    poisoned = molecules.assign(HIV_active=np.where(folds == 1, 1 - molecules["HIV_active"], molecules["HIV_active"]))
+    clean = fine_tune(tmp_path / "clean", TASKS["binary"], 0, molecules)
+    dirty = fine_tune(tmp_path / "poisoned", TASKS["binary"], 0, poisoned)
+    assert (clean / "calibration.json").read_text() == (dirty / "calibration.json").read_text()
+    (tmp_path / "library.csv").write_text(LIBRARY)
+    for out, folder in (("clean.csv", clean), ("poisoned.csv", dirty)):
+        score_file([folder / "model"], tmp_path / "library.csv", tmp_path / out)
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "clean.csv"), pd.read_csv(tmp_path / "poisoned.csv"))
+
+
+def test_regression_is_scored_in_the_labels_units(tmp_path):
+    molecules = demo_molecules()
+    folder = fine_tune(tmp_path, TASKS["regression"], 0, molecules) / "model"
+    scores = ModelEnsemble([folder]).score(pd.DataFrame({"smiles": molecules["smiles"].head(40)}), None)
+    assert scores.calibrated is None and np.isnan(scores.sd).all()  # one model: no spread to speak of
+    predicted_test = pd.read_csv(tmp_path / "seed0" / "predictions.csv")["p:length"]
+    assert abs(scores.mean.mean() - molecules["length"].mean()) < 3 * molecules["length"].std()
+    assert predicted_test.min() > 0  # lengths / 10: in the label's units, not standardised
+
+
+def test_the_command_on_a_model_folder_alone_in_a_fresh_directory(binary_models, tmp_path):
+    folder = tmp_path / "fresh" / "my-model"
+    shutil.copytree(binary_models[0], folder)
+    (tmp_path / "fresh" / "library.smi").write_text("CCO ethanol\nnot_smiles bad\nc1ccccc1O phenol\n")
+    run = subprocess.run(
+        [str(sys.executable), "-m", "chemlm.cli", "predict", "--model", "my-model", "--input", "library.smi", "--output", "out.csv.gz"],
+        cwd=tmp_path / "fresh", capture_output=True, text=True, timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    scored = pd.read_csv(tmp_path / "fresh" / "out.csv.gz", keep_default_na=False)
+    assert scored["id"].tolist() == ["ethanol", "bad", "phenol"] and scored["valid"].tolist() == [True, False, True]
+    assert "3 rows scored" in run.stderr
+
+
+def test_folders_that_are_not_one_tasks_models_stop_with_one_line(binary_models, tmp_path):
+    (tmp_path / "library.csv").write_text(LIBRARY)
+    other = fine_tune(tmp_path, TASKS["multilabel"], 0) / "model"
+    for models, message in (
+        ([binary_models[0], other], f"{other}: a model of task 'shape' (multilabel"),
+        ([tmp_path], f"{tmp_path}: not a model folder (no config.json)"),
+    ):
+        run = subprocess.run([sys.executable, "-m", "chemlm.cli", "predict", *sum((["--model", str(m)] for m in models), []),
+                              "--input", str(tmp_path / "library.csv"), "--output", str(tmp_path / "x.csv")],
+                             capture_output=True, text=True, timeout=300)
+        lines = run.stderr.strip().splitlines()
+        assert run.returncode == 2 and lines[-1].startswith(f"chemlm: error: {message}"), run.stderr[-1000:]
+        assert not (tmp_path / "x.csv").exists()
+
+
+def test_without_rdkit_smiles_are_scored_as_given_and_said_so(tmp_path, monkeypatch):
+    monkeypatch.setattr(library, "rdkit_available", lambda: False)
+    (tmp_path / "library.smi").write_text("OCC\n\n")
+    prepared = prepare_chunk(next(read_chunks(tmp_path / "library.smi")), True)
+    assert prepared["smiles"].tolist() == ["OCC", ""] and prepared["valid"].tolist() == [True, False]
+    assert prepared["reason"].tolist() == [NOT_CANONICALISED, "empty SMILES"]
+
+
+def test_a_library_larger_than_one_chunk_with_its_applicability_domain(binary_models, tmp_path, monkeypatch):
+    monkeypatch.setattr(library, "CHUNK_ROWS", 4)
+    smiles = demo_molecules(40)["smiles"].tolist()[:22] + ["bad smiles"]
+    (tmp_path / "library.smi").write_bytes(gzip.compress("\n".join(smiles).encode()))
+    counts = write_library(tmp_path / "library.smi", "smiles", None, True, tmp_path / "molecules.csv.gz", tmp_path / "ecfp4.npy", chunk_rows=4)
+    assert counts["rows"] == 23 and counts["invalid"] >= 1
+    packed = np.load(tmp_path / "ecfp4.npy")
+    assert packed.shape == (23, 256) and not packed[-1].any()
+    reference = Reference.from_packed(packed[:10], np.array([f"t{i}" for i in range(10)]))
+    similarity, index = nearest(reference, packed)
+    valid = packed[:10].any(axis=1)  # the demo sample keeps SMILES RDKit rejects: their bits are all 0
+    assert (similarity[:10][valid] == 1.0).all() and (index[:10][valid] == np.flatnonzero(valid)).all()
+    assert (index[:10][~valid] == -1).all() and index[-1] == -1
+    pd.DataFrame({"row": range(23), "max_similarity": similarity, "neighbour_id": np.where(index >= 0, reference.mol_ids[index], "")}).to_csv(
+        tmp_path / "similarity.csv.gz", index=False)
+    rows = score_library(binary_models, "isotonic", tmp_path / "molecules.csv.gz", tmp_path / "similarity.csv.gz", tmp_path / "scored.csv.gz")
+    scored = pd.read_csv(tmp_path / "scored.csv.gz", keep_default_na=False, na_values=[""])
+    assert rows == 23 and scored["row"].tolist() == list(range(23)) and scored["neighbour_id"][0] == "t0"
+    whole = score_file(binary_models, tmp_path / "library.smi", tmp_path / "whole.csv", calibration_method="isotonic")
+    assert whole == 23
+    np.testing.assert_allclose(scored["mean:HIV_active"], pd.read_csv(tmp_path / "whole.csv")["mean:HIV_active"], rtol=1e-5)
