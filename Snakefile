@@ -19,6 +19,7 @@ include: "rules/finetune.smk"
 include: "rules/evaluate.smk"
 include: "rules/embeddings.smk"
 include: "rules/baselines.smk"
+include: "rules/predict.smk"
 include: "rules/report.smk"
 
 

@@ -60,6 +60,7 @@ wildcard_constraints:
         "pretrained": one_of(STUDY.pretrained),
         "objective": one_of({spec.objective for spec in STUDY.pretrained.values()}),
         "size": one_of({spec.size for spec in STUDY.pretrained.values()}),
+        "library": one_of(STUDY.predict.libraries if STUDY.predict else ()),
     },
 
 
@@ -197,6 +198,56 @@ def pretrain_inputs(wildcards):
     if STUDY.pretrained[wildcards.pretrained].objective == "mtr":
         inputs["descriptors"] = layout.CORPUS_DESCRIPTORS
     return inputs
+
+
+def library_of(wildcards):
+    return STUDY.predict.libraries[wildcards.library].to_dict()
+
+
+def library_source(wildcards):
+    return STUDY.predict.libraries[wildcards.library].source
+
+
+def library_similarity_inputs(wildcards):
+    """The task's molecules, fingerprints and every seed's split (their training folds), and the library's bits."""
+    return {
+        "molecules": layout.data_file("molecules.csv"),
+        "splits": [layout.split_file("csv", seed=seed) for seed in STUDY.seeds],
+        "fingerprints": layout.data_file("ecfp4.npz"),
+        "library": layout.library_file("ecfp4.npy"),
+    }
+
+
+def predict_inputs(wildcards):
+    """Every seed's model folder of the checkpoint, the library and its similarity to the training fold."""
+    return {
+        "models": [layout.finetune_file("model", seed=seed) for seed in STUDY.seeds],
+        "library": layout.library_file("molecules.csv.gz"),
+        "similarity": layout.library_similarity(),
+    }
+
+
+def predict_baseline_inputs(wildcards):
+    """What the baseline is trained on again for every seed, its calibrations, the library and its similarity."""
+    return {
+        "molecules": layout.data_file("molecules.csv"),
+        "splits": [layout.split_file("csv", seed=seed) for seed in STUDY.seeds],
+        "fingerprints": layout.data_file("ecfp4.npz"),
+        "calibrations": [
+            layout.baseline_file("calibration.json", seed=seed) for seed in STUDY.seeds
+        ],
+        "library": layout.library_file("molecules.csv.gz"),
+        "library_fingerprints": layout.library_file("ecfp4.npy"),
+        "similarity": layout.library_similarity(),
+    }
+
+
+def report_calibration_inputs(wildcards):
+    return layout.calibration_inputs(STUDY, wildcards.task, wildcards.split)
+
+
+def report_uncertainty_inputs(wildcards):
+    return layout.uncertainty_inputs(STUDY, wildcards.task, wildcards.split)
 
 
 def report_figure_inputs(wildcards):

@@ -30,3 +30,19 @@ rule summarize:
         "../envs/plotting.yaml"
     script:
         "../scripts/summarize.py"
+
+
+rule test_similarity:
+    input:
+        unpack(fold_inputs),
+        fingerprints=layout.data_file("ecfp4.npz"),
+    output:
+        layout.test_similarity(),
+    log:
+        layout.log("test_similarity"),
+    benchmark:
+        layout.benchmark("test_similarity")
+    conda:
+        "../envs/plotting.yaml"
+    script:
+        "../scripts/test_similarity.py"

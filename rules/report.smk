@@ -36,6 +36,61 @@ rule report_figures:
         "../scripts/report_figures.py"
 
 
+rule report_calibration:
+    input:
+        unpack(report_calibration_inputs),
+    output:
+        figure=report(
+            layout.report_figure(figure="calibration"),
+            caption="../report/calibration.rst",
+            category="Calibration",
+            subcategory="{task}",
+            labels={"task": "{task}", "split": "{split}"},
+        ),
+        table=layout.report_figure(figure="calibration", extension="csv"),
+    log:
+        layout.log("report_calibration"),
+    benchmark:
+        layout.benchmark("report_calibration")
+    conda:
+        "../envs/plotting.yaml"
+    params:
+        task=task_of,
+        checkpoints=list(STUDY.checkpoints),
+        baselines=list(STUDY.baselines),
+        seeds=list(STUDY.seeds),
+        method=STUDY.calibration,
+    script:
+        "../scripts/report_calibration.py"
+
+
+rule report_uncertainty:
+    input:
+        unpack(report_uncertainty_inputs),
+    output:
+        figure=report(
+            layout.report_figure(figure="uncertainty"),
+            caption="../report/uncertainty.rst",
+            category="Uncertainty",
+            subcategory="{task}",
+            labels={"task": "{task}", "split": "{split}"},
+        ),
+        table=layout.report_figure(figure="uncertainty", extension="csv"),
+    log:
+        layout.log("report_uncertainty"),
+    benchmark:
+        layout.benchmark("report_uncertainty")
+    conda:
+        "../envs/plotting.yaml"
+    params:
+        task=task_of,
+        checkpoints=list(STUDY.checkpoints),
+        baselines=list(STUDY.baselines),
+        seeds=list(STUDY.seeds),
+    script:
+        "../scripts/report_uncertainty.py"
+
+
 rule report:
     input:
         unpack(report_inputs),

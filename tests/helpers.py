@@ -87,6 +87,7 @@ def tiny_config() -> dict:
         "evaluate": {"bootstrap_samples": 50},
         "project": {"methods": ["pca"]},  # UMAP's first call alone takes ~13 s
         "baseline_trees": 10,
+        "predict": {"libraries": {"candidates": {"source": str(REPO / "resources" / "demo" / "library.smi")}}, "tasks": ["hiv", "esol"]},
     }
 
 
@@ -99,6 +100,7 @@ def study_config() -> dict:
     model folder, `tinyM` pre-trained here by MLM: the smallest config where a change can touch only some jobs.
     `write_study` puts the files it names in a working directory."""
     config = tiny_config()
+    del config["predict"]  # scoring libraries is tested in test_workflow.py; here it would only add jobs
     config["tasks"] = {"hiv": config["tasks"]["hiv"]}
     config["checkpoints"] = {
         "tinyA": tiny_scratch_entry(),

@@ -17,7 +17,10 @@ from chemlm import layout
 from chemlm.config import Study
 from chemlm.evaluate import evaluate_predictions, write_metrics, write_summary
 from chemlm.io import InputError, write_csv, write_json
+from chemlm.calibration import fit_predictions
+from chemlm.report.calibration import write_calibration_report
 from chemlm.report.figures import ClassificationCurves, scored_labels, write_task_figures
+from chemlm.report.uncertainty import write_uncertainty_report
 from chemlm.report.page import write_report
 from chemlm.report.provenance import benchmark_table
 from chemlm.report.results import DeclaredInputs
@@ -70,7 +73,9 @@ def tiny_png(path: Path, seed: int) -> None:
 def write_run(results: Path, task: TaskSpec, model: str, seed: int, is_baseline: bool, rng: np.random.Generator) -> Path:
     stage = "baselines" if is_baseline else "finetune"
     run_dir = results / task.name / stage / model / "scaffold" / f"seed{seed}"
-    write_csv(predictions(task, SIGNAL[model], rng), run_dir / "predictions.csv")
+    table = predictions(task, SIGNAL[model], rng)
+    write_csv(table, run_dir / "predictions.csv")
+    write_json(fit_predictions(table, task), run_dir / "calibration.json")
     if not is_baseline:
         epochs = np.arange(1, 5)
         write_csv(pd.DataFrame({"epoch": epochs, "train_loss": 1 / epochs, "valid_loss": 1.2 / epochs + 0.05 * epochs,
@@ -128,6 +133,19 @@ def build_study(workdir: Path, baselines: list[str], projections: bool) -> tuple
                            workdir / layout.separation("hiv", model, "scaffold", seed))
     write_summary(metric_files, results / "metrics.csv", results / "summary.csv")
     for name, task in study.tasks.items():
+        for seed in SEEDS:  # the test molecules' similarity to the training fold: the first ones most alike
+            write_csv(pd.DataFrame({"mol_id": [f"test{i}" for i in range(N_MOLECULES["test"])],
+                                    "max_similarity": np.linspace(0.9, 0.2, N_MOLECULES["test"]), "neighbour_id": "t0"}),
+                      workdir / layout.test_similarity(name, "scaffold", seed))
+        models = {"checkpoints": list(study.checkpoints), "baselines": list(study.baselines), "seeds": list(SEEDS)}
+        write_uncertainty_report(task, "scaffold", **models, inputs=[path for paths in layout.uncertainty_inputs(study, name, "scaffold").values() for path in paths],
+                                 figure_png=workdir / layout.report_figure(name, "scaffold", "uncertainty"),
+                                 table_csv=workdir / layout.report_figure(name, "scaffold", "uncertainty", "csv"), root=workdir)
+        if task.type is TaskType.BINARY:
+            write_calibration_report(task, "scaffold", **models, method="platt",
+                                     inputs=[path for paths in layout.calibration_inputs(study, name, "scaffold").values() for path in paths],
+                                     figure_png=workdir / layout.report_figure(name, "scaffold", "calibration"),
+                                     table_csv=workdir / layout.report_figure(name, "scaffold", "calibration", "csv"), root=workdir)
         inputs = [path for paths in layout.report_figure_inputs(study, name, "scaffold").values() for path in paths]
         write_task_figures(task, "scaffold", list(study.checkpoints), list(study.baselines), list(SEEDS), inputs,
                            workdir / layout.report_figure(name, "scaffold", "test_curves"),
@@ -193,10 +211,12 @@ def test_paired_differences_are_per_seed(study):
 def test_page_has_every_section_and_embeds_every_image(study):
     _, results = study
     page = (results / "report" / "index.html").read_text()
-    for anchor in ("overview", "paired", "curves", "learning", "embeddings", "qc", "splits", "provenance"):
+    for anchor in ("overview", "paired", "curves", "learning", "calibration", "uncertainty", "embeddings", "qc", "splits", "provenance"):
         assert f'<section id="{anchor}">' in page
+    assert '<section id="predictions">' not in page and '<section id="pretraining">' not in page  # neither configured
     sources = re.findall(r'<img src="([^"]*)"', page)
-    assert len(sources) == 2 * 2 + 2  # curves and learning curves of both tasks, a projection of each checkpoint
+    # curves and learning curves of both tasks, calibration (binary only), uncertainty of both, a projection of each checkpoint
+    assert len(sources) == 2 * 2 + 1 + 2 + 2
     assert all(source.startswith("data:image/png;base64,") for source in sources)
     assert not re.search(r'(?:src|href)="(?!data:|#)', page)  # nothing outside the file
     assert "silhouette" in page and "0.010 → 0.200" in page and "— →" not in page and "0.770" in page
@@ -332,7 +352,7 @@ def test_page_renders_in_chromium_without_errors(study, tmp_path):
     assert found, opened.stderr[-2000:]
     probe = json.loads(found.group(1).replace("&quot;", '"').replace("&amp;", "&"))
     assert probe["errors"] == []
-    assert probe["images"] == 6 and probe["loaded"] == 6
+    assert probe["images"] == 9 and probe["loaded"] == 9
     assert probe["overview_rows"] == 3 + 2  # MLM, MTR, ecfp4_rf and the two published references
     console_errors = [line for line in opened.stderr.splitlines() if "CONSOLE" in line and ("Uncaught" in line or "ERROR" in line)]
     assert console_errors == []
@@ -345,3 +365,18 @@ def test_page_renders_in_chromium_without_errors(study, tmp_path):
         target = Path(os.environ["CHEMLM_SCREENSHOT_DIR"])
         target.mkdir(parents=True, exist_ok=True)
         shutil.copy(screenshot, target / "report.png")
+
+
+def test_calibration_and_uncertainty_sections_say_what_they_found(study):
+    _, results = study
+    page = (results / "report" / "index.html").read_text()
+    calibration = pd.read_csv(results.parent / layout.report_figure("hiv", "scaffold", "calibration", "csv"))
+    assert set(calibration["model"]) == {"MLM", "MTR", "ecfp4_rf"} and len(calibration) == 9
+    assert (calibration[["brier_before", "brier_after", "ece_before", "ece_after"]] >= 0).all().all()
+    assert "Brier score before → after" in page and "never on the test fold" in page
+    uncertainty = pd.read_csv(results.parent / layout.report_figure("esol", "scaffold", "uncertainty", "csv"))
+    assert set(uncertainty["ordering"]) == {"ensemble sd", "similarity", "random"} and set(uncertainty["metric"]) == {"RMSE"}
+    full = uncertainty[uncertainty["coverage"] == 1.0].groupby("model")["error"].agg(np.ptp)
+    assert (full < 1e-9).all()  # keeping everything, every order gives the same error
+    assert "keeping the 50% of test molecules with the lowest sd over the seeds" in page
+    assert ("lowers the" in page) or ("does not help" in page)

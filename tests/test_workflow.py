@@ -12,7 +12,7 @@ import yaml
 from transformers import AutoModelForSequenceClassification
 
 from chemlm import layout
-from helpers import DATA, snakemake, tiny_config, tiny_scratch_entry
+from helpers import DATA, REPO, snakemake, tiny_config, tiny_scratch_entry
 
 TASKS = ("hiv", "activity", "tox21", "esol")
 MODELS = {"tiny", "ecfp4_rf", "ecfp4_logreg"}  # the checkpoint and the default fingerprint baselines
@@ -75,6 +75,32 @@ def test_embeddings_and_projections_before_and_after_fine_tuning(finished_run):
             assert set(table["outcome"]) <= {"TP", "FP", "TN", "FN"} and {"TN", "FP"} <= set(table["outcome"])
         else:
             assert table["outcome"].isna().all()
+
+
+def test_libraries_are_scored_row_for_row_by_every_model(finished_run):
+    rows = (Path(REPO) / "resources" / "demo" / "library.smi").read_text().splitlines()
+    for task, labels in (("hiv", ["HIV_active"]), ("esol", ["measured log solubility in mols per litre"])):
+        for model in MODELS:
+            scored = pd.read_csv(finished_run / layout.library_predictions(task, "candidates", "scaffold", model),
+                                 dtype={"id": str}, keep_default_na=False, na_values=[""])
+            assert scored["row"].tolist() == list(range(len(rows))), (task, model)
+            assert scored.loc[scored["id"] == "CAND-broken", "valid"].tolist() == [False]
+            assert scored.loc[scored["valid"], f"mean:{labels[0]}"].notna().all()
+            assert scored.loc[scored["valid"], "max_similarity"].between(0, 1).all()
+            assert (f"calibrated:{labels[0]}" in scored.columns) == (task == "hiv")
+            assert (finished_run / layout.prediction_figure(task, "scaffold", "candidates", model)).stat().st_size > 5_000
+    page = (finished_run / layout.REPORT_HTML).read_text()
+    assert '<section id="predictions">' in page and f"{len(rows)} rows:" in page
+
+
+def test_calibration_and_uncertainty_of_the_test_fold(finished_run):
+    calibration = pd.read_csv(finished_run / layout.report_figure("hiv", "scaffold", "calibration", "csv"))
+    assert set(calibration["model"]) == MODELS and not (finished_run / layout.report_figure("esol", "scaffold", "calibration", "csv")).exists()
+    for task in TASKS:
+        uncertainty = pd.read_csv(finished_run / layout.report_figure(task, "scaffold", "uncertainty", "csv"))
+        assert set(uncertainty["model"]) == MODELS and "ensemble sd" not in set(uncertainty["ordering"])  # one seed
+        similarity = pd.read_csv(finished_run / layout.test_similarity(task, "scaffold", 0))
+        assert similarity["max_similarity"].between(0, 1).all() and similarity["max_similarity"].lt(1).any()
 
 
 def test_qc_lists_the_invalid_smiles(finished_run):
@@ -141,6 +167,7 @@ def test_checkpoint_named_like_a_baseline_stops_with_one_line(tmp_path):
 
 def test_bad_input_fails_in_its_log_without_output(tmp_path):
     config = tiny_config()
+    del config["predict"]
     config["tasks"] = {"hiv": {**config["tasks"]["hiv"], "label_columns": ["HIV_activ"]}}
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     run = snakemake(tmp_path, "results/hiv/data/table.csv")
@@ -155,6 +182,7 @@ def test_bad_input_fails_in_its_log_without_output(tmp_path):
 def test_wildcard_constraints_match_names_exactly(tmp_path):
     """A checkpoint named `v1.5` matches only itself: its dot is not a regular-expression wildcard."""
     config = tiny_config()
+    del config["predict"]
     config["tasks"] = {"hiv": config["tasks"]["hiv"]}
     config["checkpoints"] = {"v1.5": tiny_scratch_entry()}
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
@@ -179,6 +207,7 @@ def test_an_sd_file_task_gives_the_molecules_of_the_same_table(tmp_path):
             molecule.SetProp("HIV_active", str(label))
             writer.write(molecule)
     config = tiny_config()
+    del config["predict"]
     config["tasks"] = {
         "csv": config["tasks"]["hiv"],
         "sdf": {"source": str(tmp_path / "hiv.sdf"), "label_columns": ["HIV_active"], "type": "binary"},

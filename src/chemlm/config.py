@@ -311,6 +311,51 @@ class ReportSettings:
         )
 
 
+@dataclass(frozen=True)
+class LibrarySpec:
+    """A library of molecules to score (config `predict.libraries.<name>`)."""
+
+    name: str
+    source: str
+    smiles_column: str
+    id_column: str | None
+
+    def to_dict(self) -> dict:
+        return canonical({key: value for key, value in asdict(self).items() if value is not None})
+
+
+@dataclass(frozen=True)
+class PredictSettings:
+    """What scores which libraries (config `predict`): names resolved, every one checked to exist."""
+
+    libraries: dict[str, LibrarySpec]
+    tasks: tuple[str, ...]
+    checkpoints: tuple[str, ...]
+    splits: tuple[str, ...]
+    baselines: tuple[str, ...]
+    top: int
+
+    @classmethod
+    def from_config(cls, predict: dict, config: dict) -> PredictSettings:
+        chosen = {}
+        for key, available in (("tasks", config["tasks"]), ("checkpoints", config["checkpoints"]), ("splits", config["split"]["methods"])):
+            names = predict.get(key, list(available))
+            unknown = [name for name in names if name not in available]
+            if unknown:
+                raise ConfigError(f"config key 'predict.{key}': '{unknown[0]}' is not one of the study's {key} ({', '.join(available)})")
+            chosen[key] = tuple(names)
+        libraries = {
+            name: LibrarySpec(name, entry["source"], entry["smiles_column"], entry.get("id_column"))
+            for name, entry in predict["libraries"].items()
+        }
+        baselines = tuple(config["baselines"]) if predict["baselines"] else ()
+        return cls(libraries, chosen["tasks"], chosen["checkpoints"], chosen["splits"], baselines, predict["top"])
+
+    @property
+    def models(self) -> tuple[str, ...]:
+        return (*self.checkpoints, *self.baselines)
+
+
 def task_params(task: TaskSpec) -> dict:
     """A task as its config entry (what TaskSpec.from_config reads), keys sorted."""
     entry = {
@@ -349,6 +394,8 @@ class Study:
     embed_batch_size: int
     bootstrap_samples: int
     isomeric_smiles: bool
+    calibration: str
+    predict: PredictSettings | None
     report: ReportSettings
 
     @classmethod
@@ -391,6 +438,8 @@ class Study:
             embed_batch_size=config["embed"]["batch_size"],
             bootstrap_samples=config["evaluate"]["bootstrap_samples"],
             isomeric_smiles=config["featurize"]["isomeric_smiles"],
+            calibration=config["evaluate"]["calibration"],
+            predict=PredictSettings.from_config(config["predict"], config) if "predict" in config else None,
             report=ReportSettings.from_config(config["report"]),
         )
 

@@ -18,10 +18,11 @@ if TYPE_CHECKING:
 
 TASK, CHECKPOINT, BASELINE, MODEL = "{task}", "{checkpoint}", "{baseline}", "{model}"
 SPLIT, SEED, STAGE, METHOD = "{split}", "{seed}", "{stage}", "{method}"
-OBJECTIVE, SIZE, PRETRAINED, FIGURE = "{objective}", "{size}", "{pretrained}", "{figure}"
+OBJECTIVE, SIZE, PRETRAINED, FIGURE, LIBRARY = "{objective}", "{size}", "{pretrained}", "{figure}", "{library}"
 
 STAGES = ("zeroshot", "finetuned")
 REPORT_FIGURES = ("test_curves", "learning_curves")
+CALIBRATED_TYPES = ("binary", "multilabel")
 
 SUMMARY = "results/summary.csv"
 PER_SEED = "results/metrics.csv"
@@ -50,7 +51,15 @@ JOB_NAMES: dict[str, str | None] = {
     "embed": "{task}/{checkpoint}/{split}/seed{seed}/{stage}",
     "project": "{task}/{checkpoint}/{split}/seed{seed}/{method}",
     "separation": "{task}/{checkpoint}/{split}/seed{seed}",
+    "test_similarity": "{task}/{split}/seed{seed}",
+    "library": "{library}",
+    "library_similarity": "{task}/{library}/{split}",
+    "predict": "{task}/{library}/{split}/{checkpoint}",
+    "predict_baseline": "{task}/{library}/{split}/{baseline}",
+    "depict_predictions": "{task}/{library}/{split}/{model}",
     "report_figures": "{task}/{split}",
+    "report_calibration": "{task}/{split}",
+    "report_uncertainty": "{task}/{split}",
     "report": None,
 }
 
@@ -145,8 +154,32 @@ def separation(task: str = TASK, checkpoint: str = CHECKPOINT, split: str = SPLI
     return f"results/{task}/projections/{checkpoint}/{split}/seed{seed}/separation.json"
 
 
-def report_figure(task: str = TASK, split: str = SPLIT, figure: str = FIGURE) -> str:
-    return f"results/report/figures/{task}/{split}/{figure}.png"
+def test_similarity(task: str = TASK, split: str = SPLIT, seed: object = SEED) -> str:
+    """Each test molecule's highest Tanimoto similarity to that seed's training fold, and its neighbour."""
+    return f"results/{task}/similarity/{split}/seed{seed}.csv"
+
+
+def library_file(name: str, library: str = LIBRARY) -> str:
+    """A library's rows (molecules.csv.gz), packed ECFP4 bits (ecfp4.npy) and counts (qc.json)."""
+    return f"results/libraries/{library}/{name}"
+
+
+def library_similarity(task: str = TASK, library: str = LIBRARY, split: str = SPLIT) -> str:
+    return f"results/{task}/predictions/{library}/{split}/similarity.csv.gz"
+
+
+def library_predictions(task: str = TASK, library: str = LIBRARY, split: str = SPLIT, model: str = MODEL) -> str:
+    return f"results/{task}/predictions/{library}/{split}/{model}.csv.gz"
+
+
+def report_figure(task: str = TASK, split: str = SPLIT, figure: str = FIGURE, extension: str = "png") -> str:
+    """A report figure (png) or the table drawn in it (csv): test_curves, learning_curves, calibration, uncertainty."""
+    return f"results/report/figures/{task}/{split}/{figure}.{extension}"
+
+
+def prediction_figure(task: str = TASK, split: str = SPLIT, library: str = LIBRARY, model: str = MODEL) -> str:
+    """The top-ranked molecules of a library, drawn."""
+    return f"results/report/figures/{task}/{split}/predictions/{library}/{model}.png"
 
 
 # ---- every job of a study
@@ -158,13 +191,16 @@ def workflow_jobs(study: Study) -> Iterator[tuple[str, dict[str, object]]]:
             yield "download_dataset", {"task": task, "filename": url_filename(spec.source)}
         yield "ingest", {"task": task}
         yield "featurize", {"task": task}
-        if study.baselines:
-            yield "fingerprints", {"task": task}
+        yield "fingerprints", {"task": task}
         for split in study.splits:
             yield "report_figures", {"task": task, "split": split}
+            yield "report_uncertainty", {"task": task, "split": split}
+            if spec.type.value in CALIBRATED_TYPES:
+                yield "report_calibration", {"task": task, "split": split}
             for seed in study.seeds:
                 run = {"task": task, "split": split, "seed": seed}
                 yield "split", run
+                yield "test_similarity", run
                 for baseline in study.baselines:
                     yield "baseline", {**run, "baseline": baseline}
                 for model in study.models:
@@ -176,6 +212,7 @@ def workflow_jobs(study: Study) -> Iterator[tuple[str, dict[str, object]]]:
                         yield "embed", {**run, "checkpoint": checkpoint, "stage": stage}
                     for method in study.projections:
                         yield "project", {**run, "checkpoint": checkpoint, "method": method}
+    yield from prediction_jobs(study)
     if study.corpus is not None:
         yield "pretrain_corpus", {}
         if study.has_mtr:
@@ -184,6 +221,34 @@ def workflow_jobs(study: Study) -> Iterator[tuple[str, dict[str, object]]]:
             yield "pretrain", {"objective": spec.objective, "size": spec.size, "pretrained": name}
     yield "summarize", {}
     yield "report", {}
+
+
+def prediction_jobs(study: Study) -> Iterator[tuple[str, dict[str, object]]]:
+    predict = study.predict
+    if predict is None:
+        return
+    for library in predict.libraries:
+        yield "library", {"library": library}
+        for task in predict.tasks:
+            for split in predict.splits:
+                yield "library_similarity", {"task": task, "library": library, "split": split}
+                for model in predict.models:
+                    run = {"task": task, "library": library, "split": split}
+                    yield ("predict_baseline", {**run, "baseline": model}) if study.is_baseline(model) else ("predict", {**run, "checkpoint": model})
+                    yield "depict_predictions", {**run, "model": model}
+
+
+def prediction_report_inputs(study: Study) -> list[str]:
+    predict = study.predict
+    if predict is None:
+        return []
+    files = [library_file("qc.json", library) for library in predict.libraries]
+    for task in predict.tasks:
+        for library in predict.libraries:
+            for split in predict.splits:
+                for model in predict.models:
+                    files += [library_predictions(task, library, split, model), prediction_figure(task, split, library, model)]
+    return files
 
 
 # ---- what the report reads, all of it declared as inputs of its rules
@@ -196,6 +261,23 @@ def report_figure_inputs(study: Study, task: str, split: str) -> dict[str, list[
         "predictions": [predictions(task, model, split, seed, study.is_baseline(model)) for model, seed in runs],
         "histories": [finetune_file("history.csv", task, model, split, seed) for model, seed in runs if not study.is_baseline(model)],
         "runs": [finetune_file("run.json", task, model, split, seed) for model, seed in runs if not study.is_baseline(model)],
+    }
+
+
+def calibration_inputs(study: Study, task: str, split: str) -> dict[str, list[str]]:
+    """The files the report_calibration job reads: every model's predictions and calibration, seed by seed."""
+    runs = [(model, seed) for model in study.models for seed in study.seeds]
+    return {
+        "predictions": [predictions(task, model, split, seed, study.is_baseline(model)) for model, seed in runs],
+        "calibrations": [run_file("calibration.json", task, model, split, seed, study.is_baseline(model)) for model, seed in runs],
+    }
+
+
+def uncertainty_inputs(study: Study, task: str, split: str) -> dict[str, list[str]]:
+    """The files the report_uncertainty job reads: every model's predictions, and each seed's test similarity."""
+    return {
+        "predictions": [predictions(task, model, split, seed, study.is_baseline(model)) for model in study.models for seed in study.seeds],
+        "similarity": [test_similarity(task, split, seed) for seed in study.seeds],
     }
 
 
@@ -219,5 +301,10 @@ def report_inputs(study: Study) -> dict[str, list[str]]:
         ],
         "pretraining": [pretrain_file(name, spec.objective, spec.size, spec.name) for spec in study.pretrained.values()
                         for name in ("history.csv", "run.json")],
+        "calibration": [report_figure(task, split, "calibration", extension) for task, spec in study.tasks.items()
+                        if spec.type.value in CALIBRATED_TYPES for split in study.splits for extension in ("png", "csv")],
+        "uncertainty": [report_figure(task, split, "uncertainty", extension) for task in study.tasks for split in study.splits
+                        for extension in ("png", "csv")],
+        "predictions": prediction_report_inputs(study),
         "benchmarks": [benchmark(rule, **wildcards) for rule, wildcards in workflow_jobs(study) if rule != "report"],
     }

@@ -133,3 +133,20 @@ class RowStream:
 def similarity_chunks(similarity_csv: str | Path, chunk_rows: int = 10_000) -> Iterator[pd.DataFrame]:
     """The similarity file (chemlm.similarity), in chunks."""
     yield from pd.read_csv(similarity_csv, dtype={"neighbour_id": str}, keep_default_na=False, chunksize=chunk_rows)
+
+
+def rank_column(columns: list[str]) -> str:
+    """What ranks a library: the first calibrated probability, else the first ensemble mean."""
+    calibrated = [column for column in columns if column.startswith("calibrated:")]
+    return calibrated[0] if calibrated else next(column for column in columns if column.startswith("mean:"))
+
+
+def top_predictions(predictions_csv: str | Path, top: int, chunk_rows: int = 100_000) -> pd.DataFrame:
+    """The `top` valid rows with the highest rank score, read chunk by chunk (a library of any size)."""
+    best = None
+    for chunk in pd.read_csv(predictions_csv, dtype={"id": str, "smiles": str}, keep_default_na=False, na_values=[""], chunksize=chunk_rows):
+        rank = rank_column(list(chunk.columns))
+        chunk = chunk[chunk["valid"].astype(str) == "True"]
+        best = pd.concat([best, chunk]) if best is not None else chunk
+        best = best.sort_values(rank, ascending=False, kind="stable").head(top)
+    return best.reset_index(drop=True) if best is not None else pd.DataFrame()

@@ -18,13 +18,16 @@ from chemlm.report.sections import (
     curves_section,
     embeddings_section,
     learning_section,
+    calibration_section,
     overview_section,
     overview_table,
     paired_comparisons,
     paired_section,
+    predictions_section,
     pretraining_section,
     qc_section,
     split_section,
+    uncertainty_section,
 )
 
 logger = logging.getLogger(__name__)
@@ -64,6 +67,9 @@ def build_sections(results: StudyResults, repository: Path) -> list[Section]:
         paired_section(results, settings),
         curves_section(results),
         learning_section(results),
+        calibration_section(results),
+        uncertainty_section(results),
+        predictions_section(results),
         pretraining_section(results),
         embeddings_section(results),
         qc_section(results),

@@ -34,6 +34,7 @@ from chemlm.report.tables import (
     paragraph,
     png_figure,
 )
+from chemlm.scoring import top_predictions
 from chemlm.splits import BALANCE
 from chemlm.tasks import TaskSpec, TaskType
 
@@ -512,3 +513,120 @@ def split_section(results: StudyResults) -> Section:
     sizes = Table(["task", "split", "seed", "train", "valid", "test", "scaffolds train / valid / test", "scaffolds in several folds"], size_rows)
     balance = Table(["task", "split", "seed", "label", "train", "valid", "test"], balance_rows)
     return Section("splits", "Splits", sizes.html() + heading("Label balance per fold") + balance.html())
+
+
+# ---------------------------------------------------------------------------------------------------
+# Calibration, uncertainty, predictions
+
+
+def spread_text(values: pd.Series) -> str:
+    values = values.dropna()
+    if values.empty:
+        return MISSING
+    return f"{values.mean():.3f} ± {values.std(ddof=1):.3f}" if len(values) > 1 else f"{values.mean():.3f}"
+
+
+def calibration_section(results: StudyResults) -> Section | None:
+    """Brier score and expected calibration error of the test fold before and after calibration; None when no task
+    is binary or multi-label."""
+    study = results.study
+    calibrated = [task for task, spec in study.tasks.items() if spec.type.value in layout.CALIBRATED_TYPES]
+    if not calibrated:
+        return None
+    body = paragraph(f"Probabilities calibrated by {study.calibration} scaling fitted on each seed's validation fold, never on "
+                     "the test fold; the numbers are the test fold's, mean ± sd over seeds (labels averaged, as AUROC is). "
+                     "Lower is better for both. ECE: expected calibration error over 10 probability bins.")
+    for task in calibrated:
+        for split in study.splits:
+            table_path = results.files(layout.report_figure(task, split, "calibration", "csv"))
+            figure_path = results.files(layout.report_figure(task, split, "calibration"))
+            if not table_path.is_file():
+                body += note(f"{task} / {split}: {table_path} is missing.")
+                continue
+            table = read_csv(table_path)
+            rows = []
+            for model, group in table.groupby("model", sort=False):
+                rows.append([model, f"{spread_text(group['brier_before'])} → {spread_text(group['brier_after'])}",
+                             f"{spread_text(group['ece_before'])} → {spread_text(group['ece_after'])}"])
+            body += heading(f"{task} / {split}") + Table(["model", "Brier score before → after", "ECE before → after"], rows).html()
+            if figure_path.is_file():
+                body += png_figure(figure_path, f"{task} / {split}: reliability of the test fold's probabilities, before (dotted) and after (solid) calibration")
+    return Section("calibration", "Calibration", body)
+
+
+def uncertainty_statements(table: pd.DataFrame, coverage: float = 0.5) -> list[str]:
+    """Per model, whether keeping the most confident or most in-domain half beats keeping a random half."""
+    statements = []
+    for model, group in table.groupby("model", sort=False):
+        at = group[group["coverage"] == coverage].set_index("ordering")["error"]
+        metric = group["metric"].iloc[0]
+        if "random" not in at:
+            continue
+        for ordering, what in (("ensemble sd", "lowest sd over the seeds' models"), ("similarity", "highest similarity to the training fold")):
+            if ordering not in at:
+                statements.append(f"{model}: ranking by the ensemble's sd is not possible here (one seed, or seeds whose models agree everywhere).")
+                continue
+            change = at[ordering] / at["random"] - 1 if at["random"] else math.nan
+            verdict = (f"lowers the {metric} by {-change:.0%}" if change <= -0.05 else
+                       f"does not help (a change of {change:+.0%})")
+            statements.append(f"{model}: keeping the {coverage:.0%} of test molecules with the {what}: {metric} "
+                              f"{at[ordering]:.3f} against {at['random']:.3f} for a random {coverage:.0%}; it {verdict}.")
+    return statements
+
+
+def uncertainty_section(results: StudyResults) -> Section:
+    study = results.study
+    body = paragraph("Is a prediction's uncertainty useful? The test-fold error of each model's ensemble over seeds when only "
+                     "part of the test molecules is kept: those with the lowest sd over the seeds' models, those most similar "
+                     "(ECFP4 Tanimoto) to the training fold, or a random part (the mean of 50 random orders).")
+    for task in study.tasks:
+        for split in study.splits:
+            table_path = results.files(layout.report_figure(task, split, "uncertainty", "csv"))
+            if not table_path.is_file():
+                body += note(f"{task} / {split}: {table_path} is missing.")
+                continue
+            table = read_csv(table_path)
+            body += heading(f"{task} / {split}")
+            if table.empty:
+                body += note("No molecule is in every seed's test fold (a random split): no ensemble to judge.")
+                continue
+            wide = table.pivot_table(index=["model", "ordering"], columns="coverage", values="error", sort=False)
+            coverages = sorted(wide.columns, reverse=True)
+            rows = [[model, ordering, *(number(wide.loc[(model, ordering), coverage]) for coverage in coverages)] for model, ordering in wide.index]
+            body += Table(["model", "kept by", *(f"{coverage:.0%} kept" for coverage in coverages)], rows).html()
+            body += bullet_list(uncertainty_statements(table))
+            figure_path = results.files(layout.report_figure(task, split, "uncertainty"))
+            if figure_path.is_file():
+                body += png_figure(figure_path, f"{task} / {split}: {table['metric'].iloc[0]} of the kept test predictions")
+    return Section("uncertainty", "Uncertainty", body)
+
+
+def predictions_section(results: StudyResults) -> Section | None:
+    """The libraries scored, their counts, and the top-ranked molecules of each model; None without `predict`."""
+    study = results.study
+    predict = study.predict
+    if predict is None:
+        return None
+    body = paragraph(f"Libraries scored by every seed's model of each checkpoint and baseline: the ensemble's mean, its sd over "
+                     f"the seeds, the calibrated probability ({study.calibration}), and the highest ECFP4 Tanimoto similarity "
+                     f"to the training fold with that neighbour. The top {predict.top} of each model, drawn; every row, in "
+                     f"input order, is in results/<task>/predictions/<library>/<split>/<model>.csv.gz.")
+    for library in predict.libraries:
+        counts = read_json_file(results.files(layout.library_file("qc.json", library)))
+        body += heading(f"Library {library}") + paragraph(
+            f"{counts['rows']} rows: {counts['valid']} read by RDKit, {counts['invalid']} not (kept, with empty scores and the reason).")
+        for task in predict.tasks:
+            for split in predict.splits:
+                for model in predict.models:
+                    top = top_predictions(results.files(layout.library_predictions(task, library, split, model)), predict.top)
+                    body += heading(f"{task} / {split} / {model}", 4)
+                    figure = results.files(layout.prediction_figure(task, split, library, model))
+                    if figure.is_file():
+                        body += png_figure(figure, f"{library}: the top {len(top)} by {model} ({task}, {split})")
+                    if not top.empty:
+                        shown = [column for column in top.columns if column.split(":")[0] in ("mean", "sd", "calibrated")]
+                        columns = ["id", "smiles", *shown, "max_similarity", "neighbour_id"]
+                        rows = [[str(row[column]) if column in ("id", "smiles", "neighbour_id") else number(row[column]) for column in columns]
+                                for _, row in top.iterrows()]
+                        body += details(f"The top {len(top)} as a table", Table(columns, rows).html())
+    return Section("predictions", "Predictions", body)

@@ -1,0 +1,13 @@
+"""Adapter: a library's rows canonicalised (RDKit, in isolated workers) and fingerprinted, chunk by chunk."""
+
+from chemlm.io import write_json
+from chemlm.library import write_library
+from chemlm.logs import step_log
+
+with step_log(snakemake):
+    library = snakemake.params.library
+    counts = write_library(
+        snakemake.input[0], library["smiles_column"], library.get("id_column"), snakemake.params.isomeric_smiles,
+        snakemake.output.molecules, snakemake.output.fingerprints, workers=snakemake.threads,
+    )
+    write_json(counts, snakemake.output.qc)
