@@ -22,7 +22,7 @@ envvars:
 
 from chemlm import layout
 from chemlm.config import ConfigError, Study, task_params
-from chemlm.data.ingest import is_url, url_filename
+from chemlm.io import is_url, url_filename
 
 # The config, validated once (one line naming the offending key), with the schema's defaults, as typed specs.
 # Everything below reads STUDY, never `config`; paths come from chemlm.layout.

@@ -16,7 +16,8 @@ import pytest
 from chemlm import library
 from chemlm.library import NOT_CANONICALISED, prepare_chunk, read_chunks, write_library
 from chemlm.models.finetuning import finetune
-from chemlm.predict import ModelEnsemble, score_file, score_library
+from chemlm.cli import score_file
+from chemlm.predict import ModelEnsemble, score_library
 from chemlm.similarity import Reference, nearest
 from helpers import demo_molecules, write_fold_files
 from test_training import PARAMS, SCRATCH, TASKS

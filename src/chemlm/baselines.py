@@ -25,8 +25,8 @@ from chemlm.calibration import CALIBRATED_TYPES, apply, fit_predictions
 from chemlm.config import BASELINES
 from chemlm.folds import load_fold_tables
 from chemlm.io import InputError, read_json, write_csv, write_json
-from chemlm.library import library_chunks
-from chemlm.scoring import Scores, ensemble_scores, similarity_chunks, write_scores
+
+from chemlm.scoring import Scores, ensemble_scores, library_chunks, similarity_chunks, write_scores
 from chemlm.tasks import TaskSpec, TaskType, label_header, prediction_header
 
 logger = logging.getLogger(__name__)

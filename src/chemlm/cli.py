@@ -18,6 +18,21 @@ from chemlm.calibration import METHODS
 from chemlm.io import InputError
 
 
+def score_file(
+    model_dirs: list[Path], input_path: Path, out_path: Path, smiles_column: str = "smiles",
+    id_column: str | None = None, calibration_method: str = "platt", workers: int = 1,
+) -> int:
+    """A CSV or .smi file scored by the ensemble of `model_dirs`, canonicalised as the models' training molecules
+    were (when RDKit is installed; else as given, and each row says so)."""
+    from chemlm.library import prepare_chunk, read_chunks  # RDKit, where installed
+    from chemlm.predict import ModelEnsemble  # torch and transformers load only for a command that needs them
+    from chemlm.scoring import write_scores
+
+    ensemble = ModelEnsemble(model_dirs, calibration_method)
+    chunks = (prepare_chunk(chunk, ensemble.isomeric_smiles, workers) for chunk in read_chunks(input_path, smiles_column, id_column))
+    return write_scores(ensemble, chunks, out_path)
+
+
 def parser() -> argparse.ArgumentParser:
     commands = argparse.ArgumentParser(prog="chemlm", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     verbs = commands.add_subparsers(dest="command", required=True)
@@ -35,8 +50,6 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s", stream=sys.stderr)
-    from chemlm.predict import score_file  # torch and transformers load only for a command that needs them
-
     try:
         rows = score_file(args.model, args.input, args.output, args.smiles_column, args.id_column, args.calibration, args.workers)
     except InputError as error:

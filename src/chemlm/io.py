@@ -11,6 +11,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import pandas as pd
 
@@ -19,6 +20,15 @@ GZIP_MAGIC = b"\x1f\x8b"
 
 class InputError(ValueError):
     """Bad user input; the message is one line naming the file, row or key."""
+
+
+def is_url(source: str) -> bool:
+    return urlparse(source).scheme in {"http", "https", "ftp"}
+
+
+def url_filename(url: str) -> str:
+    """The file name a downloaded source is kept under."""
+    return Path(urlparse(url).path).name or "download"
 
 
 def is_gzip(path: str | os.PathLike) -> bool:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from chemlm.data.ingest import is_url, url_filename
+from chemlm.io import is_url, url_filename
 
 if TYPE_CHECKING:
     from chemlm.config import Study

@@ -19,10 +19,11 @@ import numpy as np
 import pandas as pd
 
 from chemlm.io import InputError, atomic_path, is_gzip
+from chemlm.scoring import LIBRARY_CHUNK_ROWS
 
 logger = logging.getLogger(__name__)
 
-CHUNK_ROWS = 10_000  # rows read, canonicalised and scored at a time: memory stays flat whatever the library's size
+CHUNK_ROWS = LIBRARY_CHUNK_ROWS
 SMI_SUFFIXES = (".smi", ".smiles")
 COLUMNS = ["row", "id", "input_smiles", "smiles", "valid", "reason"]
 NOT_CANONICALISED = "RDKit is not installed here: scored as given, not canonicalised"
@@ -144,11 +145,3 @@ def write_library(
             packed.flush()
             del packed
     return counts
-
-
-def library_chunks(molecules_csv: str | Path, chunk_rows: int | None = None) -> Iterator[pd.DataFrame]:
-    """The rows write_library wrote, chunk by chunk, with `valid` as booleans."""
-    for chunk in pd.read_csv(molecules_csv, dtype={"id": str, "input_smiles": str, "smiles": str, "reason": str},
-                             keep_default_na=False, chunksize=chunk_rows or CHUNK_ROWS):
-        chunk["valid"] = chunk["valid"].astype(str) == "True"
-        yield chunk

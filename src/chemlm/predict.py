@@ -25,8 +25,7 @@ from chemlm.models.batching import collate, evaluation_batches, sequence_lengths
 from chemlm.models.checkpoints import CheckpointError
 from chemlm.models.finetuning import LabelEncoding
 from chemlm.models.loop import autocast, pick_device
-from chemlm.library import library_chunks, prepare_chunk, read_chunks
-from chemlm.scoring import Scores, ensemble_scores, similarity_chunks, write_scores
+from chemlm.scoring import Scores, ensemble_scores, library_chunks, similarity_chunks, write_scores
 from chemlm.tasks import TaskType
 
 logger = logging.getLogger(__name__)
@@ -137,14 +136,3 @@ def score_library(
     ensemble = ModelEnsemble(model_dirs, calibration_method)
     similarity = similarity_chunks(similarity_csv) if similarity_csv is not None else None
     return write_scores(ensemble, library_chunks(library_csv), out_csv, similarity=similarity)
-
-
-def score_file(
-    model_dirs: Sequence[str | Path], input_path: Path, out_path: Path, smiles_column: str = "smiles",
-    id_column: str | None = None, calibration_method: str = "platt", workers: int = 1,
-) -> int:
-    """A CSV or .smi file scored by the ensemble of `model_dirs`, canonicalised as the models' training molecules
-    were (when RDKit is installed; else as given, and each row says so)."""
-    ensemble = ModelEnsemble(model_dirs, calibration_method)
-    chunks = (prepare_chunk(chunk, ensemble.isomeric_smiles, workers) for chunk in read_chunks(input_path, smiles_column, id_column))
-    return write_scores(ensemble, chunks, out_path)

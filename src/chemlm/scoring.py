@@ -27,6 +27,8 @@ from chemlm.tasks import TaskType
 
 logger = logging.getLogger(__name__)
 
+LIBRARY_CHUNK_ROWS = 10_000  # rows scored at a time: memory stays flat whatever the library's size
+
 
 @dataclass(frozen=True)
 class Scores:
@@ -150,3 +152,11 @@ def top_predictions(predictions_csv: str | Path, top: int, chunk_rows: int = 100
         best = pd.concat([best, chunk]) if best is not None else chunk
         best = best.sort_values(rank, ascending=False, kind="stable").head(top)
     return best.reset_index(drop=True) if best is not None else pd.DataFrame()
+
+
+def library_chunks(molecules_csv: str | Path, chunk_rows: int | None = None) -> Iterator[pd.DataFrame]:
+    """The rows write_library wrote, chunk by chunk, with `valid` as booleans."""
+    for chunk in pd.read_csv(molecules_csv, dtype={"id": str, "input_smiles": str, "smiles": str, "reason": str},
+                             keep_default_na=False, chunksize=chunk_rows or LIBRARY_CHUNK_ROWS):
+        chunk["valid"] = chunk["valid"].astype(str) == "True"
+        yield chunk

@@ -9,7 +9,6 @@ import shutil
 import urllib.error
 import urllib.request
 from pathlib import Path
-from urllib.parse import urlparse
 
 import numpy as np
 import pandas as pd
@@ -26,14 +25,6 @@ TAB_SUFFIXES = (".tsv", ".tab")
 ID_COLUMN, SMILES_COLUMN = "__mol_id", "__smiles"
 # How spreadsheets and other tools write a missing label; compared case-insensitively.
 MISSING_LABEL_TEXTS = frozenset({"", "na", "nan", "n/a", "null", "none"})
-
-
-def is_url(source: str) -> bool:
-    return urlparse(source).scheme in {"http", "https", "ftp"}
-
-
-def url_filename(url: str) -> str:
-    return Path(urlparse(url).path).name or "download"
 
 
 def sha256_of(path: Path) -> str:
