@@ -21,6 +21,7 @@ rule baseline:
     output:
         predictions=layout.baseline_predictions(),
         calibration=layout.baseline_file("calibration.json"),
+        settings=layout.baseline_file("settings.json"),
     log:
         layout.log("baseline"),
     benchmark:
@@ -31,5 +32,11 @@ rule baseline:
     params:
         task=task_of,
         trees=STUDY.baseline_trees,
+        # (trials, Sobol seed) of the baselines' search on the validation fold, or none
+        search=(
+            [STUDY.search.trials, STUDY.search.seed]
+            if STUDY.search and STUDY.search.baselines
+            else None
+        ),
     script:
         "../scripts/baseline.py"

@@ -56,6 +56,7 @@ wildcard_constraints:
         "method": one_of(STUDY.projections),
         "split": one_of(STUDY.splits),
         "seed": r"\d+",
+        "trial": r"\d+",
         "figure": one_of(layout.REPORT_FIGURES),
         "pretrained": one_of(STUDY.pretrained),
         "objective": one_of({spec.objective for spec in STUDY.pretrained.values()}),
@@ -80,6 +81,29 @@ def checkpoint_of(wildcards):
 
 def finetune_params(wildcards):
     return STUDY.finetune_params(wildcards.task, wildcards.checkpoint).to_dict()
+
+
+def trial_params(wildcards):
+    return STUDY.trial_params(
+        wildcards.task, wildcards.checkpoint, int(wildcards.trial)
+    ).to_dict()
+
+
+def search_trial_results(wildcards):
+    trials = len(STUDY.search_trials(wildcards.task, wildcards.checkpoint))
+    return [
+        layout.trial_file("json", trial=trial, seed=seed)
+        for trial in range(trials)
+        for seed in STUDY.search.seeds
+    ]
+
+
+def finetune_inputs(wildcards):
+    """The folds and the checkpoint's files; with a search, the chosen trial (whose settings replace the config's)."""
+    inputs = {**fold_inputs(wildcards), "checkpoint_files": checkpoint_files(wildcards)}
+    if STUDY.search is not None:
+        inputs["search"] = layout.search_file("best.json")
+    return inputs
 
 
 def pretrain_spec(wildcards):
@@ -235,6 +259,9 @@ def predict_baseline_inputs(wildcards):
         "fingerprints": layout.data_file("ecfp4.npz"),
         "calibrations": [
             layout.baseline_file("calibration.json", seed=seed) for seed in STUDY.seeds
+        ],
+        "settings": [
+            layout.baseline_file("settings.json", seed=seed) for seed in STUDY.seeds
         ],
         "library": layout.library_file("molecules.csv.gz"),
         "library_fingerprints": layout.library_file("ecfp4.npy"),

@@ -1,7 +1,6 @@
 rule finetune:
     input:
-        unpack(fold_inputs),
-        checkpoint_files=checkpoint_files,
+        unpack(finetune_inputs),
     output:
         model=directory(layout.finetune_file("model")),
         history=layout.finetune_file("history.csv"),

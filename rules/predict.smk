@@ -75,7 +75,6 @@ rule predict_baseline:
     params:
         task=task_of,
         seeds=list(STUDY.seeds),
-        trees=STUDY.baseline_trees,
         calibration=STUDY.calibration,
     script:
         "../scripts/predict_baseline.py"

@@ -16,4 +16,6 @@ with step_log(snakemake):
         threads=snakemake.threads,
         predictions_csv=snakemake.output.predictions,
         calibration_json=snakemake.output.calibration,
+        settings_json=snakemake.output.settings,
+        search=tuple(snakemake.params.search) if snakemake.params.search else None,
     )

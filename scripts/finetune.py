@@ -3,18 +3,21 @@
 import torch
 
 from chemlm.config import CheckpointSpec, FinetuneParams
+from chemlm.io import read_json
 from chemlm.logs import step_log
 from chemlm.models.finetuning import finetune
 from chemlm.tasks import TaskSpec
 
 with step_log(snakemake):
     torch.set_num_threads(snakemake.threads)
+    # with a search, the chosen trial's settings (validation fold only) replace the config's
+    searched = read_json(snakemake.input.search) if "search" in snakemake.input.keys() else None
     finetune(
         molecules_csv=snakemake.input.molecules,
         split_csv=snakemake.input.split,
         task=TaskSpec.from_config(snakemake.wildcards.task, snakemake.params.task),
         checkpoint=CheckpointSpec.from_config(snakemake.wildcards.checkpoint, snakemake.params.checkpoint),
-        params=FinetuneParams.from_dict(snakemake.params.hyperparameters),
+        params=FinetuneParams.from_dict(searched["params"] if searched else snakemake.params.hyperparameters),
         seed=int(snakemake.wildcards.seed),
         model_dir=snakemake.output.model,
         history_csv=snakemake.output.history,
@@ -23,4 +26,5 @@ with step_log(snakemake):
         state_dir=snakemake.params.state_dir,
         calibration_json=snakemake.output.calibration,
         isomeric_smiles=snakemake.params.isomeric_smiles,
+        searched={key: searched[key] for key in ("trial", "valid_metric", "selected_on")} if searched else None,
     )

@@ -42,7 +42,7 @@ def fold_files(tmp_path_factory):
 def run_baseline(fold_files, task, baseline, seed=0, trees=20, name="predictions.csv"):
     directory, molecules_csv, split_csv = fold_files
     out = directory / task.name / baseline / name
-    train_baseline(molecules_csv, split_csv, directory / "ecfp4.npz", task, baseline, seed, trees, 2, out, out.with_suffix(".calibration.json"))
+    train_baseline(molecules_csv, split_csv, directory / "ecfp4.npz", task, baseline, seed, trees, 2, out, out.with_suffix(".calibration.json"), out.with_suffix(".settings.json"))
     return pd.read_csv(out, dtype={"mol_id": str, "fold": str})
 
 
@@ -108,7 +108,7 @@ def test_one_class_in_training_predicts_it(tmp_path):
     molecules_csv, split_csv = write_fold_files(molecules, tmp_path)
     write_ecfp4(molecules_csv, tmp_path / "ecfp4.npz")
     out = tmp_path / "predictions.csv"
-    train_baseline(molecules_csv, split_csv, tmp_path / "ecfp4.npz", TASKS["multilabel"], "ecfp4_logreg", 0, 10, 1, out, tmp_path / "calibration.json")
+    train_baseline(molecules_csv, split_csv, tmp_path / "ecfp4.npz", TASKS["multilabel"], "ecfp4_logreg", 0, 10, 1, out, tmp_path / "calibration.json", tmp_path / "settings.json")
     predictions = pd.read_csv(out)
     assert (predictions["p:long"] == 1.0).all() and predictions["p:ring_rich"].between(0, 1).all()
 
@@ -119,7 +119,7 @@ def test_random_forest_on_the_hiv_sample_beats_chance(tmp_path):
     molecules_csv, split_csv = write_fold_files(molecules, tmp_path)
     write_ecfp4(molecules_csv, tmp_path / "ecfp4.npz")
     out = tmp_path / "predictions.csv"
-    train_baseline(molecules_csv, split_csv, tmp_path / "ecfp4.npz", TASKS["binary"], "ecfp4_rf", 0, 100, 2, out, tmp_path / "calibration.json")
+    train_baseline(molecules_csv, split_csv, tmp_path / "ecfp4.npz", TASKS["binary"], "ecfp4_rf", 0, 100, 2, out, tmp_path / "calibration.json", tmp_path / "settings.json")
     test = pd.read_csv(out).query("fold == 'test'")
     assert test["y:HIV_active"].sum() >= 10
     assert auroc(test["y:HIV_active"].to_numpy(), test["p:HIV_active"].to_numpy()) > 0.65  # 0.74 with this seed; chance is 0.5

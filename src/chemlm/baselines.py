@@ -23,6 +23,8 @@ from sklearn.linear_model import LogisticRegression, Ridge
 
 from chemlm.calibration import CALIBRATED_TYPES, apply, fit_predictions
 from chemlm.config import BASELINES
+from chemlm.metrics import HIGHER_IS_BETTER, validation_score
+from chemlm.search import Dimension, SearchSpace, TrialResult, select
 from chemlm.folds import load_fold_tables
 from chemlm.io import InputError, read_json, write_csv, write_json
 
@@ -47,15 +49,33 @@ def read_fingerprints(path: Path, mol_ids: np.ndarray) -> np.ndarray:
     return np.unpackbits(packed, axis=1, count=n_bits)
 
 
-def make_model(baseline: str, task_type: TaskType, seed: int, trees: int, threads: int) -> BaseEstimator:
-    """An unfitted scikit-learn model; classifiers weight classes by inverse frequency, like fine-tuning."""
+# What the baseline search draws (chemlm.search), the fingerprint counterpart of the fine-tuning space: the forest's
+# size and the share of the 2,048 bits each split tries, or the linear model's regularisation.
+SEARCH_SPACES = {
+    "ecfp4_rf": SearchSpace((Dimension("n_estimators", "choice", (100, 250, 500)), Dimension("max_features", "choice", ("sqrt", 0.1, 0.33)))),
+    "ecfp4_logreg": SearchSpace((Dimension("C", "log", (0.01, 100.0)),)),
+}
+
+
+def default_settings(baseline: str, task_type: TaskType, trees: int) -> dict:
+    """Without a search: `trees` trees trying sqrt(2048) bits per split for classification and a third of them for
+    regression (Breiman's recommendations, as MoleculeNet's forests), or C = 1."""
+    if baseline == "ecfp4_rf":
+        return {"n_estimators": trees, "max_features": "sqrt" if task_type.is_classification else 0.33}
+    return {"C": 1.0}
+
+
+def make_model(baseline: str, task_type: TaskType, seed: int, threads: int, settings: dict) -> BaseEstimator:
+    """An unfitted scikit-learn model; classifiers weight classes by inverse frequency, like fine-tuning. A ridge
+    regression (regression tasks) takes `C` as its inverse regularisation, alpha = 1 / C."""
     classification = task_type.is_classification
     if baseline == "ecfp4_rf":
-        if classification:
-            return RandomForestClassifier(n_estimators=trees, n_jobs=threads, random_state=seed, class_weight="balanced")
-        return RandomForestRegressor(n_estimators=trees, n_jobs=threads, random_state=seed)
+        forest = dict(n_estimators=settings["n_estimators"], max_features=settings["max_features"], n_jobs=threads, random_state=seed)
+        return RandomForestClassifier(**forest, class_weight="balanced") if classification else RandomForestRegressor(**forest)
     if baseline == "ecfp4_logreg":
-        return LogisticRegression(max_iter=LOGREG_MAX_ITER, class_weight="balanced") if classification else Ridge()
+        if classification:
+            return LogisticRegression(C=settings["C"], max_iter=LOGREG_MAX_ITER, class_weight="balanced")
+        return Ridge(alpha=1.0 / settings["C"])
     raise InputError(f"baseline '{baseline}': expected one of {', '.join(BASELINES)}")
 
 
@@ -117,14 +137,15 @@ class FittedBaseline:
 
 
 def fit_baseline(
-    baseline: str, task: TaskSpec, molecules: pd.DataFrame, bits: np.ndarray, seed: int, trees: int, threads: int
+    baseline: str, task: TaskSpec, molecules: pd.DataFrame, bits: np.ndarray, seed: int, threads: int, settings: dict
 ) -> FittedBaseline:
-    """`baseline` trained on the train fold of `molecules` (with its `fold` column); `bits` in molecules order."""
+    """`baseline` with `settings` trained on the train fold of `molecules` (with its `fold` column); `bits` in
+    molecules order."""
     x = features(bits, baseline)
     train = (molecules["fold"] == "train").to_numpy()
 
     def model() -> BaseEstimator:
-        return make_model(baseline, task.type, seed, trees, threads)
+        return make_model(baseline, task.type, seed, threads, settings)
 
     if task.type is TaskType.MULTICLASS:
         label = task.label_columns[0]
@@ -144,6 +165,37 @@ def fit_baseline(
     return FittedBaseline(baseline, task, [prediction_header(label) for label in task.label_columns], models)
 
 
+def search_settings(
+    baseline: str, task: TaskSpec, molecules: pd.DataFrame, bits: np.ndarray, seed: int, threads: int, trials: int, search_seed: int
+) -> dict:
+    """The baseline's search: each trial's settings trained on the train fold and scored on the valid fold alone."""
+    valid = (molecules["fold"] == "valid").to_numpy()
+    maximise = HIGHER_IS_BETTER[task.type]
+    results = []
+    for trial, settings in enumerate(SEARCH_SPACES[baseline].trials(trials, search_seed)):
+        started = time.perf_counter()
+        fitted = fit_baseline(baseline, task, molecules, bits, seed, threads, settings)
+        metric = validation_score(task.type, validation_truth(task, molecules[valid], fitted), fitted.predict(bits[valid]))
+        results.append(TrialResult(trial, seed, float(metric), time.perf_counter() - started, settings))
+        logger.info("%s trial %d %s: validation metric %.4f", baseline, trial, settings, metric)
+    best, means = select(results, maximise)
+    return {
+        "searched": True, "settings": results[best].params, "trial": best,
+        "selected_on": "the validation fold; the test fold is never read",
+        "trials": [{"trial": result.trial, "params": result.params, "valid_metric": result.valid_metric,
+                    "seconds": round(result.seconds, 2)} for result in results],
+    }
+
+
+def validation_truth(task: TaskSpec, rows: pd.DataFrame, fitted: FittedBaseline) -> np.ndarray:
+    """The valid fold's labels as chemlm.metrics.validation_score takes them (multi-class: class indices)."""
+    if task.type is TaskType.MULTICLASS:
+        classes = [column.removeprefix(prediction_header("")) for column in fitted.columns]
+        index = {name: position for position, name in enumerate(classes)}
+        return rows[task.label_columns[0]].astype(str).map(index).to_numpy(dtype=float)
+    return rows[list(task.label_columns)].to_numpy(dtype=float)
+
+
 def train_baseline(
     molecules_csv: Path,
     split_csv: Path,
@@ -155,13 +207,19 @@ def train_baseline(
     threads: int,
     predictions_csv: Path,
     calibration_json: Path,
+    settings_json: Path,
+    search: tuple[int, int] | None = None,
 ) -> pd.DataFrame:
-    """Train `baseline` on the train fold and write its valid and test predictions (docs/design.md, item 5) and the
-    calibration fitted on the validation ones."""
+    """Train `baseline` on the train fold and write its valid and test predictions (docs/design.md, item 5), the
+    calibration fitted on the validation ones, and its settings: with `search` = (trials, seed), those of the trial
+    with the best validation metric (the search reads no test label), else the defaults."""
     started = time.perf_counter()
     molecules = load_fold_tables(Path(molecules_csv), Path(split_csv))
     bits = read_fingerprints(Path(fingerprints_npz), molecules["mol_id"].to_numpy())
-    fitted = fit_baseline(baseline, task, molecules, bits, seed, trees, threads)
+    record = {"searched": search is not None, "settings": default_settings(baseline, task.type, trees), "trials": []}
+    if search is not None:
+        record = search_settings(baseline, task, molecules, bits, seed, threads, *search)
+    fitted = fit_baseline(baseline, task, molecules, bits, seed, threads, record["settings"])
     predicted = molecules["fold"].isin(PREDICTED_FOLDS).to_numpy()
     columns, values = fitted.columns, fitted.predict(bits[predicted])
     rows = molecules[predicted]
@@ -174,6 +232,7 @@ def train_baseline(
     table = table.sort_values("fold", key=lambda fold: fold.map(PREDICTED_FOLDS.index), kind="stable").reset_index(drop=True)
     write_csv(table, predictions_csv)
     write_json(fit_predictions(table, task), calibration_json)
+    write_json(record, settings_json)
     logger.info(
         "task '%s', baseline '%s', seed %d: trained on %d molecules, predicted %d (%.1f s)",
         task.name, baseline, seed, int((molecules["fold"] == "train").sum()), len(table), time.perf_counter() - started,
@@ -208,10 +267,10 @@ def score_library(
     split_csvs: list[Path],
     fingerprints_npz: Path,
     calibration_jsons: list[Path],
+    settings_jsons: list[Path],
     task: TaskSpec,
     baseline: str,
     seeds: list[int],
-    trees: int,
     threads: int,
     calibration_method: str,
     library_csv: Path,
@@ -221,10 +280,10 @@ def score_library(
 ) -> int:
     """The library scored by `baseline` trained on each seed's train fold (docs/design.md, "Predictions")."""
     fitted = []
-    for seed, split_csv in zip(seeds, split_csvs):
+    for seed, split_csv, settings_json in zip(seeds, split_csvs, settings_jsons):
         molecules = load_fold_tables(Path(molecules_csv), Path(split_csv))
         bits = read_fingerprints(Path(fingerprints_npz), molecules["mol_id"].to_numpy())
-        fitted.append(fit_baseline(baseline, task, molecules, bits, seed, trees, threads))
+        fitted.append(fit_baseline(baseline, task, molecules, bits, seed, threads, read_json(settings_json)["settings"]))
     calibrations = [read_json(path) for path in calibration_jsons]
     ensemble = BaselineEnsemble(fitted, calibrations, calibration_method)
     packed = np.load(library_npy, mmap_mode="r")

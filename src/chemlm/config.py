@@ -168,6 +168,7 @@ class FinetuneParams:
     max_grad_norm: float | None = None
     schedule: str = "constant"
     warmup_fraction: float = 0.0
+    dropout: float | None = None  # None: the checkpoint's own hidden and attention dropout
 
     @classmethod
     def resolve(cls, config: dict, task: str, checkpoint: str) -> FinetuneParams:
@@ -312,6 +313,21 @@ class ReportSettings:
 
 
 @dataclass(frozen=True)
+class SearchSettings:
+    """The `search` block: trials, the Sobol seed, the fine-tuning seeds of each trial, the global space."""
+
+    trials: int
+    seed: int
+    seeds: tuple[int, ...]
+    space: dict
+    baselines: bool
+
+    @classmethod
+    def from_config(cls, search: dict) -> SearchSettings:
+        return cls(search["trials"], search["seed"], tuple(search["seeds"]), dict(search["space"]), search["baselines"])
+
+
+@dataclass(frozen=True)
 class LibrarySpec:
     """A library of molecules to score (config `predict.libraries.<name>`)."""
 
@@ -396,6 +412,7 @@ class Study:
     isomeric_smiles: bool
     calibration: str
     predict: PredictSettings | None
+    search: SearchSettings | None
     report: ReportSettings
 
     @classmethod
@@ -440,6 +457,7 @@ class Study:
             isomeric_smiles=config["featurize"]["isomeric_smiles"],
             calibration=config["evaluate"]["calibration"],
             predict=PredictSettings.from_config(config["predict"], config) if "predict" in config else None,
+            search=SearchSettings.from_config(config["search"]) if "search" in config else None,
             report=ReportSettings.from_config(config["report"]),
         )
 
@@ -467,6 +485,21 @@ class Study:
         spec = self.checkpoints[checkpoint]
         model = self.pretrained_model(checkpoint)
         return replace(spec, source=layout.pretrain_file("model", model.objective, model.size, model.name)) if model else spec
+
+    def search_trials(self, task: str, checkpoint: str) -> list[dict]:
+        """The settings of each trial of `checkpoint` on `task` (empty without a search): the global space and number
+        of trials, replaced key by key by the task's, then the checkpoint's."""
+        from chemlm.search import merged_space
+
+        if self.search is None:
+            return []
+        overrides = [self.config["tasks"][task].get("search", {}), self.config["checkpoints"][checkpoint].get("search", {})]
+        space = merged_space(self.search.space, *(override.get("space") for override in overrides))
+        trials = next((override["trials"] for override in reversed(overrides) if "trials" in override), self.search.trials)
+        return space.trials(trials, self.search.seed)
+
+    def trial_params(self, task: str, checkpoint: str, trial: int) -> FinetuneParams:
+        return replace(self.finetune_params(task, checkpoint), **self.search_trials(task, checkpoint)[trial])
 
     @property
     def has_mtr(self) -> bool:

@@ -45,6 +45,8 @@ JOB_NAMES: dict[str, str | None] = {
     "pretrain_corpus": None,
     "pretrain_descriptors": None,
     "pretrain": "{objective}-{size}/{pretrained}",
+    "search_trial": "{task}/{checkpoint}/{split}/trial{trial}/seed{seed}",
+    "search_select": "{task}/{checkpoint}/{split}",
     "finetune": "{task}/{checkpoint}/{split}/seed{seed}",
     "evaluate": "{task}/{model}/{split}/seed{seed}",
     "summarize": None,
@@ -112,6 +114,18 @@ def pretrain_file(name: str, objective: str = OBJECTIVE, size: str = SIZE, pretr
 def finetune_file(name: str, task: str = TASK, checkpoint: str = CHECKPOINT, split: str = SPLIT, seed: object = SEED) -> str:
     """model (the folder), history.csv, predictions.csv, run.json, resume-state."""
     return f"results/{task}/finetune/{checkpoint}/{split}/seed{seed}/{name}"
+
+
+def search_file(name: str, task: str = TASK, checkpoint: str = CHECKPOINT, split: str = SPLIT) -> str:
+    """best.json: the trial whose settings every seed is fine-tuned with."""
+    return f"results/{task}/search/{checkpoint}/{split}/{name}"
+
+
+def trial_file(extension: str, task: str = TASK, checkpoint: str = CHECKPOINT, split: str = SPLIT, trial: object = "{trial}",
+               seed: object = SEED) -> str:
+    """One search trial fine-tuned with one seed: its validation score (json), or its training state while it runs
+    (resume-state, not an output, so a killed trial resumes)."""
+    return f"results/{task}/search/{checkpoint}/{split}/trial{trial}/seed{seed}.{extension}"
 
 
 def baseline_file(name: str, task: str = TASK, baseline: str = BASELINE, split: str = SPLIT, seed: object = SEED) -> str:
@@ -212,6 +226,7 @@ def workflow_jobs(study: Study) -> Iterator[tuple[str, dict[str, object]]]:
                         yield "embed", {**run, "checkpoint": checkpoint, "stage": stage}
                     for method in study.projections:
                         yield "project", {**run, "checkpoint": checkpoint, "method": method}
+    yield from search_jobs(study)
     yield from prediction_jobs(study)
     if study.corpus is not None:
         yield "pretrain_corpus", {}
@@ -221,6 +236,19 @@ def workflow_jobs(study: Study) -> Iterator[tuple[str, dict[str, object]]]:
             yield "pretrain", {"objective": spec.objective, "size": spec.size, "pretrained": name}
     yield "summarize", {}
     yield "report", {}
+
+
+def search_jobs(study: Study) -> Iterator[tuple[str, dict[str, object]]]:
+    if study.search is None:
+        return
+    for task in study.tasks:
+        for checkpoint in study.checkpoints:
+            for split in study.splits:
+                run = {"task": task, "checkpoint": checkpoint, "split": split}
+                yield "search_select", run
+                for trial in range(len(study.search_trials(task, checkpoint))):
+                    for seed in study.search.seeds:
+                        yield "search_trial", {**run, "trial": trial, "seed": seed}
 
 
 def prediction_jobs(study: Study) -> Iterator[tuple[str, dict[str, object]]]:

@@ -79,26 +79,32 @@ def load_tokenizer(spec: CheckpointSpec) -> PreTrainedTokenizerBase:
         raise _load_error(spec, error) from None
 
 
-def _scratch_model(spec: CheckpointSpec, head: HeadSpec) -> PreTrainedModel:
+def dropout_overrides(dropout: float | None) -> dict[str, float]:
+    """Config values for a fine-tuning dropout (hidden and attention); none keeps the checkpoint's own."""
+    return {} if dropout is None else {"hidden_dropout_prob": dropout, "attention_probs_dropout_prob": dropout}
+
+
+def _scratch_model(spec: CheckpointSpec, head: HeadSpec, dropout: float | None) -> PreTrainedModel:
     architecture = Path(spec.architecture)
     if not (architecture / "config.json").is_file():
         raise CheckpointError(f"{describe(spec)}: architecture folder '{architecture}' has no config.json")
     config = AutoConfig.from_pretrained(architecture)
     config.update(dict(spec.architecture_overrides or {}))
-    config.update({"num_labels": head.num_labels, "problem_type": head.problem_type})
+    config.update({"num_labels": head.num_labels, "problem_type": head.problem_type, **dropout_overrides(dropout)})
     config.id2label = dict(head.id2label)
     config.label2id = {label: index for index, label in head.id2label.items()}
     logger.info("%s: random initialisation from %s (no pre-training)", describe(spec), architecture)
     return AutoModelForSequenceClassification.from_config(config)
 
 
-def _pretrained_model(spec: CheckpointSpec, head: HeadSpec) -> PreTrainedModel:
+def _pretrained_model(spec: CheckpointSpec, head: HeadSpec, dropout: float | None) -> PreTrainedModel:
     _check_source(spec)
     try:
         model, info = AutoModelForSequenceClassification.from_pretrained(
             spec.source,
             revision=spec.revision,
             trust_remote_code=spec.trust_remote_code,
+            **dropout_overrides(dropout),
             num_labels=head.num_labels,
             problem_type=head.problem_type,
             id2label=dict(head.id2label),
@@ -126,12 +132,13 @@ def _pretrained_model(spec: CheckpointSpec, head: HeadSpec) -> PreTrainedModel:
 
 
 def load_for_finetuning(
-    spec: CheckpointSpec, head: HeadSpec, seed: int
+    spec: CheckpointSpec, head: HeadSpec, seed: int, dropout: float | None = None
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
-    """The model with a fresh `head` on the checkpoint's encoder, and its tokenizer."""
+    """The model with a fresh `head` on the checkpoint's encoder, and its tokenizer; `dropout` replaces the
+    checkpoint's hidden and attention dropout (None keeps them)."""
     tokenizer = load_tokenizer(spec)
     torch.manual_seed(seed)  # the new head's (and a scratch model's) initialisation follows the seed
-    model = _scratch_model(spec, head) if spec.is_scratch else _pretrained_model(spec, head)
+    model = _scratch_model(spec, head, dropout) if spec.is_scratch else _pretrained_model(spec, head, dropout)
     if tokenizer.pad_token_id is None:
         raise CheckpointError(f"{describe(spec)}: its tokenizer has no padding token")
     return model, tokenizer

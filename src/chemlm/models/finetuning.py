@@ -254,6 +254,58 @@ def prediction_table(encoding: LabelEncoding, molecules: pd.DataFrame, fold: str
     return table
 
 
+@dataclass
+class Training:
+    """A fine-tuned model with what it was trained on; its weights are the kept (best) epoch's."""
+
+    model: PreTrainedModel
+    tokenizer: object
+    molecules: pd.DataFrame
+    encoding: LabelEncoding
+    folds: dict[str, EncodedFold]
+    truncated: dict[str, int]
+    objective: TaskObjective
+    state: LoopState
+    device: torch.device
+
+    def predict(self, fold: str, eval_batch_size: int) -> np.ndarray:
+        logits = predict_logits(self.model, self.folds[fold], eval_batch_size, self.tokenizer.pad_token_id, self.device)
+        return self.encoding.predictions(logits)
+
+
+def train_on_folds(
+    molecules_csv: Path, split_csv: Path, task: TaskSpec, checkpoint: CheckpointSpec, params: FinetuneParams, seed: int,
+    resume_dir: Path,
+) -> Training:
+    """Fine-tune `checkpoint` on the training fold with early stopping on the validation fold.
+
+    Training state goes to `resume_dir` after each epoch; a rerun after a kill resumes there (the caller removes it
+    once its outputs are written).
+    """
+    set_seed(seed)
+    device = pick_device()
+    molecules = load_fold_tables(Path(molecules_csv), Path(split_csv))
+    encoding = LabelEncoding.fit(task, molecules, (molecules["fold"] == "train").to_numpy())
+    model, tokenizer = load_for_finetuning(checkpoint, encoding.head(), seed, params.dropout)
+    folds: dict[str, EncodedFold] = {}
+    truncated: dict[str, int] = {}
+    for fold in FOLDS:
+        rows = molecules[molecules["fold"] == fold]
+        input_ids, truncated[fold] = tokenize(tokenizer, rows["smiles"].tolist(), params.max_length)
+        folds[fold] = EncodedFold(rows["mol_id"].to_numpy(), input_ids, encoding.targets(rows))
+    if any(truncated.values()):
+        logger.warning("SMILES longer than %d tokens were truncated: %s", params.max_length, truncated)
+    logger.info(
+        "task '%s' (%s), checkpoint '%s', seed %d, device %s: train %d, valid %d, test %d",
+        task.name, task.type.value, checkpoint.name, seed, device.type,
+        *(len(folds[fold].input_ids) for fold in FOLDS),
+    )
+    resume = ResumeState(Path(resume_dir), run_fingerprint(molecules_csv, split_csv, task, checkpoint, params, seed))
+    objective = TaskObjective(folds, encoding, params, tokenizer.pad_token_id, device)
+    state = train(model, objective, loop_settings(params), seed, device, resume)
+    return Training(model, tokenizer, molecules, encoding, folds, truncated, objective, state, device)
+
+
 def finetune(
     molecules_csv: Path,
     split_csv: Path,
@@ -268,44 +320,19 @@ def finetune(
     state_dir: Path,
     calibration_json: Path,
     isomeric_smiles: bool = True,
+    searched: dict | None = None,
 ) -> LoopState:
     """Fine-tune `checkpoint` on `task` and write the model folder, history, test/valid predictions, the calibration
-    fitted on the validation predictions and a run record.
+    fitted on the validation predictions and a run record (with `searched`: the search trial the settings come from).
 
     The model folder carries what scoring new molecules needs (chemlm.predict): the task and label encoding, the
     maximum length, how SMILES were canonicalised (`isomeric_smiles`, as featurize was run) and the calibration.
     Training state goes to `state_dir` after each epoch (removed at the end); a rerun after a kill resumes there.
     """
     started = time.perf_counter()
-    set_seed(seed)
-    device = pick_device()
-    molecules = load_fold_tables(Path(molecules_csv), Path(split_csv))
-    encoding = LabelEncoding.fit(task, molecules, (molecules["fold"] == "train").to_numpy())
-    model, tokenizer = load_for_finetuning(checkpoint, encoding.head(), seed)
-    folds: dict[str, EncodedFold] = {}
-    truncated: dict[str, int] = {}
-    for fold in FOLDS:
-        rows = molecules[molecules["fold"] == fold]
-        input_ids, truncated[fold] = tokenize(tokenizer, rows["smiles"].tolist(), params.max_length)
-        folds[fold] = EncodedFold(rows["mol_id"].to_numpy(), input_ids, encoding.targets(rows))
-    if any(truncated.values()):
-        logger.warning("SMILES longer than %d tokens were truncated: %s", params.max_length, truncated)
-    logger.info(
-        "task '%s' (%s), checkpoint '%s', seed %d, device %s: train %d, valid %d, test %d",
-        task.name, task.type.value, checkpoint.name, seed, device.type,
-        *(len(folds[fold].input_ids) for fold in FOLDS),
-    )
-    resume = ResumeState(Path(state_dir), run_fingerprint(molecules_csv, split_csv, task, checkpoint, params, seed))
-    objective = TaskObjective(folds, encoding, params, tokenizer.pad_token_id, device)
-    result = train(model, objective, loop_settings(params), seed, device, resume)
-
-    tables = [
-        prediction_table(
-            encoding, molecules, fold,
-            encoding.predictions(predict_logits(model, folds[fold], params.eval_batch_size, tokenizer.pad_token_id, device)),
-        )
-        for fold in ("valid", "test")
-    ]
+    trained = train_on_folds(molecules_csv, split_csv, task, checkpoint, params, seed, state_dir)
+    model, tokenizer, encoding, result = trained.model, trained.tokenizer, trained.encoding, trained.state
+    tables = [prediction_table(encoding, trained.molecules, fold, trained.predict(fold, params.eval_batch_size)) for fold in ("valid", "test")]
     predictions = pd.concat(tables, ignore_index=True)
     calibration = fit_predictions(predictions, task)
     model.config.update({
@@ -316,7 +343,7 @@ def finetune(
     with atomic_path(model_dir) as temporary:
         model.to("cpu").save_pretrained(temporary)
         tokenizer.save_pretrained(temporary)
-    write_csv(history_table(result, objective), history_csv)
+    write_csv(history_table(result, trained.objective), history_csv)
     write_csv(predictions, predictions_csv)
     write_json(calibration, calibration_json)
     write_json(
@@ -324,20 +351,43 @@ def finetune(
             "task": task.name,
             "checkpoint": checkpoint.to_dict(),
             "seed": seed,
-            "device": device.type,
+            "device": trained.device.type,
             "params": params.to_dict(),
-            "fold_sizes": {fold: len(folds[fold].input_ids) for fold in FOLDS},
-            "truncated_smiles": truncated,
+            "searched": searched,
+            "fold_sizes": {fold: len(trained.folds[fold].input_ids) for fold in FOLDS},
+            "truncated_smiles": trained.truncated,
             "best_epoch": result.best_epoch,
             "epochs_run": len(result.history),
-            "early_stopping_on": f"{objective.held_out}_{result.monitored}",
+            "early_stopping_on": f"{trained.objective.held_out}_{result.monitored}",
             "gradient_accumulation_parts": result.chunks,
             "seconds": round(time.perf_counter() - started, 2),
         },
         run_json,
     )
-    resume.remove()
+    ResumeState(Path(state_dir), "").remove()
     return result
+
+
+def search_trial(
+    molecules_csv: Path, split_csv: Path, task: TaskSpec, checkpoint: CheckpointSpec, params: FinetuneParams, seed: int,
+    trial: int, result_json: Path, state_dir: Path,
+) -> dict:
+    """One search trial: fine-tune on the training fold, score the kept epoch on the validation fold, and write
+    `{"trial", "seed", "params", "valid_metric", "best_epoch", "epochs_run", "seconds"}`. No test molecule is
+    predicted: the search never sees the test fold."""
+    started = time.perf_counter()
+    trained = train_on_folds(molecules_csv, split_csv, task, checkpoint, params, seed, state_dir)
+    valid = trained.folds["valid"]
+    metric = validation_score(task.type, trained.encoding.metric_targets(valid.targets), trained.predict("valid", params.eval_batch_size))
+    record = {
+        "trial": trial, "seed": seed, "params": params.to_dict(), "valid_metric": float(metric),
+        "best_epoch": trained.state.best_epoch, "epochs_run": len(trained.state.history),
+        "seconds": round(time.perf_counter() - started, 2),
+    }
+    write_json(record, result_json)
+    ResumeState(Path(state_dir), "").remove()
+    logger.info("trial %d, seed %d: validation metric %.4f after %d epochs", trial, seed, metric, record["epochs_run"])
+    return record
 
 
 def run_fingerprint(
