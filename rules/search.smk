@@ -41,3 +41,30 @@ rule search_select:
         maximise=lambda wildcards: STUDY.task_type(wildcards.task).value != "regression",
     script:
         "../scripts/search_select.py"
+
+
+rule report_search:
+    input:
+        lambda wildcards: [
+            layout.search_file("best.json", checkpoint=checkpoint)
+            for checkpoint in STUDY.checkpoints
+        ],
+    output:
+        report(
+            layout.report_figure(figure="search"),
+            caption="../report/search.rst",
+            category="Search",
+            subcategory="{task}",
+            labels={"task": "{task}", "split": "{split}"},
+        ),
+    log:
+        layout.log("report_search"),
+    benchmark:
+        layout.benchmark("report_search")
+    conda:
+        "../envs/plotting.yaml"
+    params:
+        task=task_of,
+        checkpoints=list(STUDY.checkpoints),
+    script:
+        "../scripts/report_search.py"

@@ -47,6 +47,7 @@ JOB_NAMES: dict[str, str | None] = {
     "pretrain": "{objective}-{size}/{pretrained}",
     "search_trial": "{task}/{checkpoint}/{split}/trial{trial}/seed{seed}",
     "search_select": "{task}/{checkpoint}/{split}",
+    "report_search": "{task}/{split}",
     "finetune": "{task}/{checkpoint}/{split}/seed{seed}",
     "evaluate": "{task}/{model}/{split}/seed{seed}",
     "summarize": None,
@@ -242,6 +243,8 @@ def search_jobs(study: Study) -> Iterator[tuple[str, dict[str, object]]]:
     if study.search is None:
         return
     for task in study.tasks:
+        for split in study.splits:
+            yield "report_search", {"task": task, "split": split}
         for checkpoint in study.checkpoints:
             for split in study.splits:
                 run = {"task": task, "checkpoint": checkpoint, "split": split}
@@ -264,6 +267,19 @@ def prediction_jobs(study: Study) -> Iterator[tuple[str, dict[str, object]]]:
                     run = {"task": task, "library": library, "split": split}
                     yield ("predict_baseline", {**run, "baseline": model}) if study.is_baseline(model) else ("predict", {**run, "checkpoint": model})
                     yield "depict_predictions", {**run, "model": model}
+
+
+def search_report_inputs(study: Study) -> list[str]:
+    """With a search: each checkpoint's best.json, each baseline's settings, and the figures."""
+    if study.search is None:
+        return []
+    runs = [(task, split) for task in study.tasks for split in study.splits]
+    return [
+        *(report_figure(task, split, "search") for task, split in runs),
+        *(search_file("best.json", task, checkpoint, split) for task, split in runs for checkpoint in study.checkpoints),
+        *(baseline_file("settings.json", task, baseline, split, seed) for task, split in runs for baseline in study.baselines
+          for seed in study.seeds),
+    ]
 
 
 def prediction_report_inputs(study: Study) -> list[str]:
@@ -334,5 +350,6 @@ def report_inputs(study: Study) -> dict[str, list[str]]:
         "uncertainty": [report_figure(task, split, "uncertainty", extension) for task in study.tasks for split in study.splits
                         for extension in ("png", "csv")],
         "predictions": prediction_report_inputs(study),
+        "search": search_report_inputs(study),
         "benchmarks": [benchmark(rule, **wildcards) for rule, wildcards in workflow_jobs(study) if rule != "report"],
     }

@@ -26,6 +26,7 @@ from chemlm.report.sections import (
     predictions_section,
     pretraining_section,
     qc_section,
+    search_section,
     split_section,
     uncertainty_section,
 )
@@ -67,6 +68,7 @@ def build_sections(results: StudyResults, repository: Path) -> list[Section]:
         paired_section(results, settings),
         curves_section(results),
         learning_section(results),
+        search_section(results),
         calibration_section(results),
         uncertainty_section(results),
         predictions_section(results),

@@ -34,6 +34,7 @@ from chemlm.report.tables import (
     paragraph,
     png_figure,
 )
+from chemlm.report.search import searched_settings
 from chemlm.scoring import top_predictions
 from chemlm.splits import BALANCE
 from chemlm.tasks import TaskSpec, TaskType
@@ -116,6 +117,8 @@ def overview_table(results: StudyResults, settings: ReportSettings) -> Table:
     for model in models:
         stats_by_column = [results.stat(column.task, model, column.split, column.metric) for column in columns]
         kind = "baseline" if results.is_baseline(model) else "fine-tuned"
+        if results.study.search is not None and (results.study.search.baselines or not results.is_baseline(model)):
+            kind += ", settings searched"
         rows.append([model, kind, *(stat.text() if stat else MISSING for stat in stats_by_column)])
         row_classes.append("baseline" if results.is_baseline(model) else "")
     for name, value in published_references(results, settings).items():
@@ -630,3 +633,38 @@ def predictions_section(results: StudyResults) -> Section | None:
                                 for _, row in top.iterrows()]
                         body += details(f"The top {len(top)} as a table", Table(columns, rows).html())
     return Section("predictions", "Predictions", body)
+
+
+def search_section(results: StudyResults) -> Section | None:
+    """Each checkpoint's search trials and chosen settings, and the baselines' chosen settings; None without a search."""
+    study = results.study
+    if study.search is None:
+        return None
+    body = paragraph(f"Before the seeds were fine-tuned, {study.search.trials} trials per task, checkpoint and split (settings drawn "
+                     f"from a Sobol sequence seeded {study.search.seed}) were each fine-tuned with seed(s) "
+                     f"{', '.join(map(str, study.search.seeds))} and scored on the validation fold. Selection used the "
+                     "validation fold alone: no test label was read until the chosen settings had been fine-tuned.")
+    for task in study.tasks:
+        for split in study.splits:
+            body += heading(f"{task} / {split}")
+            chosen_rows = []
+            for checkpoint in study.checkpoints:
+                best = read_json_file(results.files(layout.search_file("best.json", task, checkpoint, split)))
+                names = searched_settings(best)
+                chosen_rows.append([checkpoint, str(best["trial"]), number(best["valid_metric"]),
+                                    ", ".join(f"{name} {best['params'][name]}" for name in names)])
+                rows = [[str(trial["trial"]), *(str(trial["params"][name]) for name in names), number(trial["valid_metric"]), number(trial["seconds"], 1)]
+                        for trial in best["trials"]]
+                body += details(f"{checkpoint}: {len(rows)} trials", Table(["trial", *names, "validation metric", "seconds"], rows).html())
+            for baseline in study.baselines:
+                for seed in study.seeds:
+                    settings = read_json_file(results.files(layout.baseline_file("settings.json", task, baseline, split, seed)))
+                    if settings["searched"]:
+                        chosen = next(trial for trial in settings["trials"] if trial["trial"] == settings["trial"])
+                        chosen_rows.append([f"{baseline} (seed {seed})", str(settings["trial"]), number(chosen["valid_metric"]),
+                                            ", ".join(f"{name} {value}" for name, value in settings["settings"].items())])
+            body += Table(["model", "chosen trial", "validation metric", "chosen settings"], chosen_rows).html()
+            figure = results.files(layout.report_figure(task, split, "search"))
+            if figure.is_file():
+                body += png_figure(figure, f"{task} / {split}: validation metric of each trial against each searched setting")
+    return Section("search", "Hyper-parameter search", body)
