@@ -98,9 +98,20 @@ def search_trial_results(wildcards):
     ]
 
 
+def variant_inputs(wildcards):
+    """The SMILES variants, where this checkpoint's fine-tuning (or a trial of its search) reads them."""
+    if STUDY.uses_variants(wildcards.task, wildcards.checkpoint):
+        return {"variants": layout.data_file("variants.csv")}
+    return {}
+
+
 def finetune_inputs(wildcards):
     """The folds and the checkpoint's files; with a search, the chosen trial (whose settings replace the config's)."""
-    inputs = {**fold_inputs(wildcards), "checkpoint_files": checkpoint_files(wildcards)}
+    inputs = {
+        **fold_inputs(wildcards),
+        "checkpoint_files": checkpoint_files(wildcards),
+        **variant_inputs(wildcards),
+    }
     if STUDY.search is not None:
         inputs["search"] = layout.search_file("best.json")
     return inputs

@@ -70,3 +70,22 @@ rule split:
         fractions=list(STUDY.fractions),
     script:
         "../scripts/split.py"
+
+
+rule augment:
+    input:
+        layout.data_file("molecules.csv"),
+    output:
+        layout.data_file("variants.csv"),
+    log:
+        layout.log("augment"),
+    benchmark:
+        layout.benchmark("augment")
+    conda:
+        "../envs/chemistry.yaml"
+    threads: 4
+    params:
+        variants=lambda wildcards: STUDY.smiles_variants(wildcards.task),
+        isomeric_smiles=STUDY.isomeric_smiles,
+    script:
+        "../scripts/augment.py"

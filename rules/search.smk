@@ -5,6 +5,7 @@
 rule search_trial:
     input:
         unpack(fold_inputs),
+        unpack(variant_inputs),
         checkpoint_files=checkpoint_files,
     output:
         layout.trial_file("json"),

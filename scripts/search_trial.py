@@ -19,4 +19,5 @@ with step_log(snakemake):
         trial=int(snakemake.wildcards.trial),
         result_json=snakemake.output[0],
         state_dir=snakemake.params.state_dir,
+        variants_csv=snakemake.input.get("variants"),
     )

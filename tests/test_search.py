@@ -28,7 +28,8 @@ def search_config(trials: int) -> dict:
     config = tiny_config()
     del config["predict"]
     config["tasks"] = {"hiv": config["tasks"]["hiv"]}
-    config["search"] = {"trials": trials, "space": {"learning_rate": [1e-4, 3e-3], "batch_size": [16, 32]}}
+    config["search"] = {"trials": trials, "space": {"learning_rate": [1e-4, 3e-3], "batch_size": [16, 32], "augment": [1, 3]}}
+    config["evaluate"]["test_time_augment"] = 2
     return config
 
 
@@ -123,6 +124,10 @@ def test_the_chosen_trial_fine_tunes_every_seed(search_run):
     assert best["selected_on"].startswith("the validation fold") and len(best["trials"]) == 2
     run = json.loads((search_run / layout.finetune_file("run.json", "hiv", "tiny", "scaffold", 0)).read_text())
     assert run["params"] == best["params"] and run["searched"]["trial"] == best["trial"]
+    assert 1 < run["smiles_per_molecule"]["test"] <= 2  # test-time augmentation: 2 SMILES per molecule, averaged
+    assert {trial["params"]["augment"] for trial in best["trials"]} <= {1, 3}
+    variants = pd.read_csv(search_run / layout.data_file("variants.csv", "hiv"))
+    assert variants.groupby("mol_id").size().max() == 3  # the most any trial or evaluation reads
     settings = json.loads((search_run / layout.baseline_file("settings.json", "hiv", "ecfp4_rf", "scaffold", 0)).read_text())
     assert settings["searched"] and len(settings["trials"]) == 2
     page = (search_run / layout.REPORT_HTML).read_text()

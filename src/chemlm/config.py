@@ -169,6 +169,9 @@ class FinetuneParams:
     schedule: str = "constant"
     warmup_fraction: float = 0.0
     dropout: float | None = None  # None: the checkpoint's own hidden and attention dropout
+    augment: int = 0  # SMILES variants per training molecule (0 or 1: the canonical SMILES alone)
+    augment_mode: str = "one"  # one: a random variant of each molecule per epoch; all: every variant every epoch
+    test_time_augment: int = 0  # variants per validation and test molecule, their predictions averaged
 
     @classmethod
     def resolve(cls, config: dict, task: str, checkpoint: str) -> FinetuneParams:
@@ -176,6 +179,8 @@ class FinetuneParams:
             **config["finetune"],
             **config["tasks"][task].get("finetune", {}),
             **config["checkpoints"][checkpoint].get("finetune", {}),
+            # evaluation's averaging over variants decides early stopping and calibration too
+            "test_time_augment": config["evaluate"]["test_time_augment"],
         }
         return cls.from_dict({field.name: merged[field.name] for field in fields(cls) if field.name in merged})
 
@@ -497,6 +502,18 @@ class Study:
         space = merged_space(self.search.space, *(override.get("space") for override in overrides))
         trials = next((override["trials"] for override in reversed(overrides) if "trials" in override), self.search.trials)
         return space.trials(trials, self.search.seed)
+
+    def smiles_variants(self, task: str) -> int:
+        """SMILES per molecule the task's fine-tuning and search can read (chemlm.augment makes them); 0 or 1: none."""
+        counts = [self.finetune_params(task, checkpoint).augment for checkpoint in self.checkpoints]
+        counts += [trial.get("augment", 0) for checkpoint in self.checkpoints for trial in self.search_trials(task, checkpoint)]
+        return max([*counts, self.config["evaluate"]["test_time_augment"]])
+
+    def uses_variants(self, task: str, checkpoint: str) -> bool:
+        """Whether fine-tuning `checkpoint` on `task`, or a trial of its search, reads SMILES variants."""
+        params = self.finetune_params(task, checkpoint)
+        searched = [trial.get("augment", 0) for trial in self.search_trials(task, checkpoint)]
+        return max([params.augment, params.test_time_augment, *searched]) > 1
 
     def trial_params(self, task: str, checkpoint: str, trial: int) -> FinetuneParams:
         return replace(self.finetune_params(task, checkpoint), **self.search_trials(task, checkpoint)[trial])

@@ -39,6 +39,7 @@ JOB_NAMES: dict[str, str | None] = {
     "download_dataset": "{task}/{filename}",
     "ingest": "{task}",
     "featurize": "{task}",
+    "augment": "{task}",
     "split": "{task}/{split}/seed{seed}",
     "fingerprints": "{task}",
     "baseline": "{task}/{baseline}/{split}/seed{seed}",
@@ -206,6 +207,8 @@ def workflow_jobs(study: Study) -> Iterator[tuple[str, dict[str, object]]]:
             yield "download_dataset", {"task": task, "filename": url_filename(spec.source)}
         yield "ingest", {"task": task}
         yield "featurize", {"task": task}
+        if any(study.uses_variants(task, checkpoint) for checkpoint in study.checkpoints):
+            yield "augment", {"task": task}
         yield "fingerprints", {"task": task}
         for split in study.splits:
             yield "report_figures", {"task": task, "split": split}

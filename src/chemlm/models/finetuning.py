@@ -20,7 +20,7 @@ from transformers import PreTrainedModel
 from chemlm.calibration import fit_predictions
 from chemlm.config import CheckpointSpec, FinetuneParams
 from chemlm.folds import FOLDS, load_fold_tables
-from chemlm.io import atomic_path, write_csv, write_json
+from chemlm.io import InputError, atomic_path, read_csv, write_csv, write_json
 from chemlm.metrics import HIGHER_IS_BETTER, validation_score
 from chemlm.models.batching import TokenStore, collate, evaluation_batches, sequence_lengths, tokenize
 from chemlm.models.checkpoints import HeadSpec, load_for_finetuning
@@ -109,13 +109,31 @@ class LabelEncoding:
 
 @dataclass
 class EncodedFold:
+    """A fold's molecules (`mol_ids`, `targets`) and their token sequences: one per SMILES variant, a molecule's
+    variants next to each other, the canonical SMILES first (`molecule_of`: each sequence's molecule)."""
+
     mol_ids: np.ndarray
     input_ids: list[list[int]]
     targets: np.ndarray
+    molecule_of: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.molecule_of is None:
+            self.molecule_of = np.arange(len(self.input_ids))
+        self.first = np.searchsorted(self.molecule_of, np.arange(len(self.mol_ids)))  # each molecule's canonical row
+        self.variants = np.bincount(self.molecule_of, minlength=len(self.mol_ids))
 
     @property
     def lengths(self) -> np.ndarray:
         return sequence_lengths(self.input_ids)
+
+    def per_molecule(self, logits: torch.Tensor) -> torch.Tensor:
+        """Each molecule's logits averaged over its variants (test-time augmentation; the identity without it)."""
+        if len(self.input_ids) == len(self.mol_ids):
+            return logits
+        index = torch.as_tensor(self.molecule_of, device=logits.device)
+        summed = torch.zeros((len(self.mol_ids), logits.shape[1]), dtype=logits.dtype, device=logits.device).index_add_(0, index, logits)
+        return summed / torch.as_tensor(self.variants, dtype=logits.dtype, device=logits.device)[:, None]
 
 
 class TaskLoss:
@@ -196,21 +214,33 @@ class TaskObjective:
     held_out = "valid"
     metric = "metric"
 
-    def __init__(self, folds: dict[str, EncodedFold], encoding: LabelEncoding, params: FinetuneParams, pad_id: int, device: torch.device):
+    def __init__(
+        self, folds: dict[str, EncodedFold], encoding: LabelEncoding, params: FinetuneParams, pad_id: int, device: torch.device, seed: int = 0
+    ):
         self.train_fold, self.valid_fold = folds["train"], folds["valid"]
         self.encoding = encoding
         self.loss_fn = TaskLoss(encoding, self.train_fold.targets, params.class_weighted, device)
         self.eval_batch_size = params.eval_batch_size
         self.pad_id = pad_id
         self.maximise = HIGHER_IS_BETTER[encoding.task_type]
-        self.train_lengths = self.train_fold.lengths
+        # One example per molecule (a random variant of it in each batch) or per variant (every variant each epoch).
+        self.every_variant = params.augment_mode == "all"
+        lengths = self.train_fold.lengths
+        self.train_lengths = lengths if self.every_variant else lengths[self.train_fold.first]
         self.train_tokens = TokenStore(self.train_fold.input_ids, pad_id, device)
         self.train_targets = torch.tensor(self.train_fold.targets, device=device)
         self.valid_targets = torch.tensor(self.valid_fold.targets, device=device)
         self.valid_truth = encoding.metric_targets(self.valid_fold.targets)
+        self.variant_generator = torch.Generator().manual_seed(seed)
 
     def build_batch(self, indices: np.ndarray) -> Batch:
-        return Batch(self.train_tokens.batch(indices), self.train_targets[torch.as_tensor(indices).to(self.train_targets.device)])
+        fold = self.train_fold
+        if self.every_variant:
+            rows, molecules = indices, fold.molecule_of[indices]
+        else:
+            draws = torch.rand(len(indices), generator=self.variant_generator).numpy()
+            rows, molecules = fold.first[indices] + (draws * fold.variants[indices]).astype(np.int64), indices
+        return Batch(self.train_tokens.batch(rows), self.train_targets[torch.as_tensor(molecules).to(self.train_targets.device)])
 
     def loss_sum(self, model: PreTrainedModel, batch: Batch) -> torch.Tensor:
         return self.loss_fn.summed(model(**batch.inputs).logits, batch.targets)
@@ -219,15 +249,16 @@ class TaskObjective:
         return self.loss_fn.normaliser(batch.targets)
 
     def evaluate(self, model: PreTrainedModel, device: torch.device) -> HeldOutScore:
-        logits = predict_logits(model, self.valid_fold, self.eval_batch_size, self.pad_id, device)
+        logits = self.valid_fold.per_molecule(predict_logits(model, self.valid_fold, self.eval_batch_size, self.pad_id, device))
         metric = validation_score(self.encoding.task_type, self.valid_truth, self.encoding.predictions(logits))
         return HeldOutScore(float(self.loss_fn(logits, self.valid_targets)), float(metric))
 
     def random_state(self) -> dict[str, torch.Tensor]:
-        return {}  # only the batch order is random, and that is the loop's generator
+        """The variant draws' generator (the batch order is the loop's)."""
+        return {"variants": self.variant_generator.get_state()}
 
     def set_random_state(self, state: dict[str, torch.Tensor]) -> None:
-        pass
+        self.variant_generator.set_state(state["variants"])
 
 
 def loop_settings(params: FinetuneParams) -> LoopSettings:
@@ -269,39 +300,69 @@ class Training:
     device: torch.device
 
     def predict(self, fold: str, eval_batch_size: int) -> np.ndarray:
+        """Each molecule's probabilities or values, averaged over its variants in logit space."""
         logits = predict_logits(self.model, self.folds[fold], eval_batch_size, self.tokenizer.pad_token_id, self.device)
-        return self.encoding.predictions(logits)
+        return self.encoding.predictions(self.folds[fold].per_molecule(logits))
+
+
+def fold_smiles(rows: pd.DataFrame, variants: dict[str, list[str]] | None, count: int) -> tuple[list[str], np.ndarray]:
+    """Each molecule's first `count` SMILES variants (the canonical one first), and the molecule of each."""
+    if variants is None or count <= 1:
+        return rows["smiles"].tolist(), np.arange(len(rows))
+    smiles, molecule_of = [], []
+    for position, mol_id in enumerate(rows["mol_id"]):
+        chosen = variants[mol_id][:count]
+        smiles += chosen
+        molecule_of += [position] * len(chosen)
+    return smiles, np.asarray(molecule_of)
+
+
+def read_variants(variants_csv: Path, molecules: pd.DataFrame) -> dict[str, list[str]]:
+    """mol_id -> its SMILES variants in order (chemlm.augment writes them, the canonical SMILES first)."""
+    table = read_csv(variants_csv, dtype={"mol_id": str, "smiles": str})
+    variants = {mol_id: group["smiles"].tolist() for mol_id, group in table.groupby("mol_id", sort=False)}
+    missing = [mol_id for mol_id in molecules["mol_id"] if mol_id not in variants]
+    if missing:
+        raise InputError(f"{variants_csv}: no SMILES variants of molecule '{missing[0]}'; rerun the augmentation")
+    return variants
 
 
 def train_on_folds(
     molecules_csv: Path, split_csv: Path, task: TaskSpec, checkpoint: CheckpointSpec, params: FinetuneParams, seed: int,
-    resume_dir: Path,
+    resume_dir: Path, variants_csv: Path | None = None,
 ) -> Training:
     """Fine-tune `checkpoint` on the training fold with early stopping on the validation fold.
 
-    Training state goes to `resume_dir` after each epoch; a rerun after a kill resumes there (the caller removes it
-    once its outputs are written).
+    With `params.augment` K, each training molecule is read as its first K SMILES variants (`variants_csv`); with
+    `params.test_time_augment` M, validation and test molecules are predicted from their first M variants,
+    averaged. Training state goes to `resume_dir` after each epoch; a rerun after a kill resumes there (the caller
+    removes it once its outputs are written).
     """
     set_seed(seed)
     device = pick_device()
     molecules = load_fold_tables(Path(molecules_csv), Path(split_csv))
     encoding = LabelEncoding.fit(task, molecules, (molecules["fold"] == "train").to_numpy())
     model, tokenizer = load_for_finetuning(checkpoint, encoding.head(), seed, params.dropout)
+    variants = read_variants(Path(variants_csv), molecules) if variants_csv and (params.augment or params.test_time_augment) else None
     folds: dict[str, EncodedFold] = {}
     truncated: dict[str, int] = {}
     for fold in FOLDS:
         rows = molecules[molecules["fold"] == fold]
-        input_ids, truncated[fold] = tokenize(tokenizer, rows["smiles"].tolist(), params.max_length)
-        folds[fold] = EncodedFold(rows["mol_id"].to_numpy(), input_ids, encoding.targets(rows))
+        smiles, molecule_of = fold_smiles(rows, variants, params.augment if fold == "train" else params.test_time_augment)
+        input_ids, truncated[fold] = tokenize(tokenizer, smiles, params.max_length)
+        folds[fold] = EncodedFold(rows["mol_id"].to_numpy(), input_ids, encoding.targets(rows), molecule_of)
     if any(truncated.values()):
         logger.warning("SMILES longer than %d tokens were truncated: %s", params.max_length, truncated)
+    if variants is not None:
+        logger.info("SMILES variants per molecule: train %d (%s), valid and test %d",
+                    max(1, params.augment), params.augment_mode, max(1, params.test_time_augment))
     logger.info(
         "task '%s' (%s), checkpoint '%s', seed %d, device %s: train %d, valid %d, test %d",
         task.name, task.type.value, checkpoint.name, seed, device.type,
         *(len(folds[fold].input_ids) for fold in FOLDS),
     )
     resume = ResumeState(Path(resume_dir), run_fingerprint(molecules_csv, split_csv, task, checkpoint, params, seed))
-    objective = TaskObjective(folds, encoding, params, tokenizer.pad_token_id, device)
+    objective = TaskObjective(folds, encoding, params, tokenizer.pad_token_id, device, seed)
     state = train(model, objective, loop_settings(params), seed, device, resume)
     return Training(model, tokenizer, molecules, encoding, folds, truncated, objective, state, device)
 
@@ -321,6 +382,7 @@ def finetune(
     calibration_json: Path,
     isomeric_smiles: bool = True,
     searched: dict | None = None,
+    variants_csv: Path | None = None,
 ) -> LoopState:
     """Fine-tune `checkpoint` on `task` and write the model folder, history, test/valid predictions, the calibration
     fitted on the validation predictions and a run record (with `searched`: the search trial the settings come from).
@@ -330,7 +392,7 @@ def finetune(
     Training state goes to `state_dir` after each epoch (removed at the end); a rerun after a kill resumes there.
     """
     started = time.perf_counter()
-    trained = train_on_folds(molecules_csv, split_csv, task, checkpoint, params, seed, state_dir)
+    trained = train_on_folds(molecules_csv, split_csv, task, checkpoint, params, seed, state_dir, variants_csv)
     model, tokenizer, encoding, result = trained.model, trained.tokenizer, trained.encoding, trained.state
     tables = [prediction_table(encoding, trained.molecules, fold, trained.predict(fold, params.eval_batch_size)) for fold in ("valid", "test")]
     predictions = pd.concat(tables, ignore_index=True)
@@ -354,7 +416,8 @@ def finetune(
             "device": trained.device.type,
             "params": params.to_dict(),
             "searched": searched,
-            "fold_sizes": {fold: len(trained.folds[fold].input_ids) for fold in FOLDS},
+            "fold_sizes": {fold: len(trained.folds[fold].mol_ids) for fold in FOLDS},
+            "smiles_per_molecule": {fold: round(len(trained.folds[fold].input_ids) / len(trained.folds[fold].mol_ids), 3) for fold in FOLDS},
             "truncated_smiles": trained.truncated,
             "best_epoch": result.best_epoch,
             "epochs_run": len(result.history),
@@ -370,13 +433,13 @@ def finetune(
 
 def search_trial(
     molecules_csv: Path, split_csv: Path, task: TaskSpec, checkpoint: CheckpointSpec, params: FinetuneParams, seed: int,
-    trial: int, result_json: Path, state_dir: Path,
+    trial: int, result_json: Path, state_dir: Path, variants_csv: Path | None = None,
 ) -> dict:
     """One search trial: fine-tune on the training fold, score the kept epoch on the validation fold, and write
     `{"trial", "seed", "params", "valid_metric", "best_epoch", "epochs_run", "seconds"}`. No test molecule is
     predicted: the search never sees the test fold."""
     started = time.perf_counter()
-    trained = train_on_folds(molecules_csv, split_csv, task, checkpoint, params, seed, state_dir)
+    trained = train_on_folds(molecules_csv, split_csv, task, checkpoint, params, seed, state_dir, variants_csv)
     valid = trained.folds["valid"]
     metric = validation_score(task.type, trained.encoding.metric_targets(valid.targets), trained.predict("valid", params.eval_batch_size))
     record = {
