@@ -35,7 +35,7 @@ rule baseline:
         # (trials, Sobol seed) of the baselines' search on the validation fold, or none
         search=(
             [STUDY.search.trials, STUDY.search.seed]
-            if STUDY.search and STUDY.search.baselines
+            if STUDY.search and STUDY.search.baselines and STUDY.search.trials
             else None
         ),
     script:

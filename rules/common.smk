@@ -112,7 +112,7 @@ def finetune_inputs(wildcards):
         "checkpoint_files": checkpoint_files(wildcards),
         **variant_inputs(wildcards),
     }
-    if STUDY.search is not None:
+    if STUDY.searched(wildcards.task, wildcards.checkpoint):
         inputs["search"] = layout.search_file("best.json")
     return inputs
 

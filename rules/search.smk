@@ -49,6 +49,7 @@ rule report_search:
         lambda wildcards: [
             layout.search_file("best.json", checkpoint=checkpoint)
             for checkpoint in STUDY.checkpoints
+            if STUDY.searched(wildcards.task, checkpoint)
         ],
     output:
         report(
@@ -66,6 +67,10 @@ rule report_search:
         "../envs/plotting.yaml"
     params:
         task=task_of,
-        checkpoints=list(STUDY.checkpoints),
+        checkpoints=lambda wildcards: [
+            checkpoint
+            for checkpoint in STUDY.checkpoints
+            if STUDY.searched(wildcards.task, checkpoint)
+        ],
     script:
         "../scripts/report_search.py"

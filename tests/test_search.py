@@ -144,3 +144,13 @@ def test_more_trials_on_a_finished_search_run_only_the_new_trial(search_run):
     planned = parse_dry_run(run.stdout + run.stderr)
     trials = [job for job in planned.values() if job.rule == "search_trial"]
     assert [job.wildcard("trial") for job in trials] == ["2"]  # the existing trials stay as they are
+
+
+def test_a_checkpoint_with_no_trials_keeps_its_configured_settings():
+    config = search_config(3)
+    config["checkpoints"]["other"] = dict(config["checkpoints"]["tiny"], search={"trials": 0})
+    study = Study.from_config(config)
+    assert study.searched("hiv", "tiny") and not study.searched("hiv", "other")
+    jobs = [(rule, wildcards) for rule, wildcards in layout.workflow_jobs(study) if rule.startswith("search")]
+    assert jobs and all(wildcards["checkpoint"] == "tiny" for _, wildcards in jobs)
+    assert layout.search_file("best.json", "hiv", "other", "scaffold") not in layout.report_inputs(study)["search"]

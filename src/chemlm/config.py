@@ -503,6 +503,10 @@ class Study:
         trials = next((override["trials"] for override in reversed(overrides) if "trials" in override), self.search.trials)
         return space.trials(trials, self.search.seed)
 
+    def searched(self, task: str, checkpoint: str) -> bool:
+        """Whether `checkpoint`'s settings on `task` come from a search."""
+        return bool(self.search_trials(task, checkpoint))
+
     def smiles_variants(self, task: str) -> int:
         """SMILES per molecule the task's fine-tuning and search can read (chemlm.augment makes them); 0 or 1: none."""
         counts = [self.finetune_params(task, checkpoint).augment for checkpoint in self.checkpoints]

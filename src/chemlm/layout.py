@@ -242,13 +242,18 @@ def workflow_jobs(study: Study) -> Iterator[tuple[str, dict[str, object]]]:
     yield "report", {}
 
 
+def searched_checkpoints(study: Study, task: str) -> list[str]:
+    return [checkpoint for checkpoint in study.checkpoints if study.searched(task, checkpoint)]
+
+
 def search_jobs(study: Study) -> Iterator[tuple[str, dict[str, object]]]:
     if study.search is None:
         return
     for task in study.tasks:
-        for split in study.splits:
-            yield "report_search", {"task": task, "split": split}
-        for checkpoint in study.checkpoints:
+        if searched_checkpoints(study, task):
+            for split in study.splits:
+                yield "report_search", {"task": task, "split": split}
+        for checkpoint in searched_checkpoints(study, task):
             for split in study.splits:
                 run = {"task": task, "checkpoint": checkpoint, "split": split}
                 yield "search_select", run
@@ -278,8 +283,8 @@ def search_report_inputs(study: Study) -> list[str]:
         return []
     runs = [(task, split) for task in study.tasks for split in study.splits]
     return [
-        *(report_figure(task, split, "search") for task, split in runs),
-        *(search_file("best.json", task, checkpoint, split) for task, split in runs for checkpoint in study.checkpoints),
+        *(report_figure(task, split, "search") for task, split in runs if searched_checkpoints(study, task)),
+        *(search_file("best.json", task, checkpoint, split) for task, split in runs for checkpoint in searched_checkpoints(study, task)),
         *(baseline_file("settings.json", task, baseline, split, seed) for task, split in runs for baseline in study.baselines
           for seed in study.seeds),
     ]

@@ -63,7 +63,7 @@ class SearchSpace:
 
     def trials(self, count: int, seed: int) -> list[dict[str, Any]]:
         """The settings of trials 0..count-1; trial i is the same whatever `count` is."""
-        if not self.dimensions:
+        if not self.dimensions or count == 0:
             return [{} for _ in range(count)]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # Sobol's balance needs powers of 2; the prefix is what matters

@@ -117,7 +117,9 @@ def overview_table(results: StudyResults, settings: ReportSettings) -> Table:
     for model in models:
         stats_by_column = [results.stat(column.task, model, column.split, column.metric) for column in columns]
         kind = "baseline" if results.is_baseline(model) else "fine-tuned"
-        if results.study.search is not None and (results.study.search.baselines or not results.is_baseline(model)):
+        if results.is_baseline(model) and results.study.search is not None and results.study.search.baselines:
+            kind += ", settings searched"
+        elif not results.is_baseline(model) and any(results.study.searched(task, model) for task in results.tasks):
             kind += ", settings searched"
         rows.append([model, kind, *(stat.text() if stat else MISSING for stat in stats_by_column)])
         row_classes.append("baseline" if results.is_baseline(model) else "")
@@ -640,7 +642,7 @@ def search_section(results: StudyResults) -> Section | None:
     study = results.study
     if study.search is None:
         return None
-    body = paragraph(f"Before the seeds were fine-tuned, {study.search.trials} trials per task, checkpoint and split (settings drawn "
+    body = paragraph(f"Before the seeds were fine-tuned, search trials per task, checkpoint and split (settings drawn "
                      f"from a Sobol sequence seeded {study.search.seed}) were each fine-tuned with seed(s) "
                      f"{', '.join(map(str, study.search.seeds))} and scored on the validation fold. Selection used the "
                      "validation fold alone: no test label was read until the chosen settings had been fine-tuned.")
@@ -648,7 +650,7 @@ def search_section(results: StudyResults) -> Section | None:
         for split in study.splits:
             body += heading(f"{task} / {split}")
             chosen_rows = []
-            for checkpoint in study.checkpoints:
+            for checkpoint in layout.searched_checkpoints(study, task):
                 best = read_json_file(results.files(layout.search_file("best.json", task, checkpoint, split)))
                 names = searched_settings(best)
                 chosen_rows.append([checkpoint, str(best["trial"]), number(best["valid_metric"]),
