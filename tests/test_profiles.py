@@ -14,7 +14,7 @@ from helpers import REPO, write_study
 from workflow_jobs import Job, parse_dry_run
 
 SLURM_PROFILE = REPO / "profiles" / "slurm" / "config.yaml"
-GPU_RULES = ("finetune", "embed", "pretrain")
+GPU_RULES = ("finetune", "embed", "pretrain", "search_trial", "predict")
 PLACEHOLDER = "CHANGE-ME"
 
 
@@ -46,6 +46,16 @@ def test_partition_and_account_are_the_only_values_to_edit():
     assert re.findall(rf"^\s*(\w+): \"{PLACEHOLDER}[^\"]*\"", SLURM_PROFILE.read_text(), re.MULTILINE) == [
         "slurm_partition", "slurm_account",
     ]
+
+
+def test_every_rule_that_asks_for_a_gpu_has_the_gpu_block():
+    """Rules whose `resources:` ask for `gpu=1`, read from rules/*.smk, are exactly the profile's GPU rules."""
+    asking = set()
+    for smk in (REPO / "rules").glob("*.smk"):
+        for block in re.split(r"^rule ", smk.read_text(), flags=re.MULTILINE)[1:]:
+            if re.search(r"^    resources:\n\s+gpu=1,", block, re.MULTILINE):
+                asking.add(block.split(":", 1)[0])
+    assert asking == set(GPU_RULES)
 
 
 def test_gpu_rules_share_one_resource_block():
