@@ -94,7 +94,31 @@ def test_baseline_search_uses_validation_only(tmp_path):
     assert settings[0]["settings"] == settings[1]["settings"] and settings[0]["trial"] == settings[1]["trial"]
     assert [trial["valid_metric"] for trial in settings[0]["trials"]] == [trial["valid_metric"] for trial in settings[1]["trials"]]
     assert settings[0]["searched"] and len(settings[0]["trials"]) == 4
-    assert {trial["params"]["max_features"] for trial in settings[0]["trials"]} <= {"sqrt", 0.1, 0.33}
+    assert {trial["params"]["max_features"] for trial in settings[0]["trials"]} <= {"log2", "sqrt"}
+
+
+def test_the_baseline_search_fits_repeated_settings_once(tmp_path, monkeypatch):
+    """The forest's space is choices only, so a Sobol draw repeats settings: the same seed gives the same forest, so
+    a repeat takes the first fit's metric instead of fitting again. Regression forests search a larger share of bits."""
+    from chemlm import baselines
+
+    fitted_settings = []
+    fit = baselines.fit_baseline
+    monkeypatch.setattr(baselines, "fit_baseline", lambda *args: fitted_settings.append(args[-1]) or fit(*args))
+    molecules = parsable(demo_molecules(150))
+    molecules_csv, split_csv = write_fold_files(molecules, tmp_path)
+    write_ecfp4(molecules_csv, tmp_path / "ecfp4.npz")
+    baselines.train_baseline(molecules_csv, split_csv, tmp_path / "ecfp4.npz", TASKS["binary"], "ecfp4_rf", 0, 50, 2,
+                             tmp_path / "predictions.csv", tmp_path / "calibration.json", tmp_path / "settings.json", search=(4, 0))
+    trials = json.loads((tmp_path / "settings.json").read_text())["trials"]
+    drawn = [json.dumps(trial["params"], sort_keys=True) for trial in trials]
+    assert len(set(drawn)) < len(drawn)  # this draw repeats a setting
+    assert len(fitted_settings) == len(set(drawn)) + 1  # each distinct setting once, then the chosen one for the test fold
+    for trial in trials:
+        first = trials[drawn.index(json.dumps(trial["params"], sort_keys=True))]
+        assert trial["valid_metric"] == first["valid_metric"]
+    regression_choices = baselines.SEARCH_SPACES["ecfp4_rf", False].dimensions[1].values
+    assert 0.33 in regression_choices and 0.33 not in baselines.SEARCH_SPACES["ecfp4_rf", True].dimensions[1].values
 
 
 def test_raising_the_number_of_trials_adds_only_the_new_trials(tmp_path):
