@@ -33,9 +33,16 @@ def main() -> None:
     parser.add_argument("--molecules", type=int, default=4200)
     parser.add_argument("--trees", type=int, default=500)
     args = parser.parse_args()
-    smiles = [text for text in pd.read_csv(HIV)["smiles"] if Chem.MolFromSmiles(text) is not None][: args.molecules]
+    smiles, y = [], []
+    for text in pd.read_csv(HIV)["smiles"]:
+        molecule = Chem.MolFromSmiles(text)
+        if molecule is not None:
+            smiles.append(text)
+            y.append(Crippen.MolLogP(molecule))
+        if len(smiles) == args.molecules:
+            break
+    y = np.array(y)
     bits, _ = ecfp4(smiles, [str(i) for i in range(len(smiles))], workers=2)
-    y = np.array([Crippen.MolLogP(Chem.MolFromSmiles(text)) for text in smiles])
     train = np.arange(len(smiles)) % 5 != 0
     results = {}
     for name, max_features in (("every bit (max_features 1.0)", 1.0), ("a third of the bits (max_features 0.33)", 0.33)):

@@ -9,7 +9,6 @@ no torch.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import dataclass
@@ -55,11 +54,12 @@ def read_fingerprints(path: Path, mol_ids: np.ndarray) -> np.ndarray:
 # try a few bits per split (sqrt(2048) = 45 by default; a tenth of the bits makes the 12 forests of Tox21 take 10 min
 # a trial on 2 cores), regression forests more (a third by default).
 FOREST_SIZES = Dimension("n_estimators", "choice", (100, 250, 500))
-SEARCH_SPACES = {
+LINEAR_SPACE = SearchSpace((Dimension("C", "log", (0.01, 100.0)),))
+SEARCH_SPACES = {  # (baseline, is classification) -> space
     ("ecfp4_rf", True): SearchSpace((FOREST_SIZES, Dimension("max_features", "choice", ("log2", "sqrt")))),
     ("ecfp4_rf", False): SearchSpace((FOREST_SIZES, Dimension("max_features", "choice", ("sqrt", 0.1, 0.33)))),
-    ("ecfp4_logreg", True): SearchSpace((Dimension("C", "log", (0.01, 100.0)),)),
-    ("ecfp4_logreg", False): SearchSpace((Dimension("C", "log", (0.01, 100.0)),)),
+    ("ecfp4_logreg", True): LINEAR_SPACE,
+    ("ecfp4_logreg", False): LINEAR_SPACE,
 }
 
 
@@ -178,10 +178,10 @@ def search_settings(
     valid = (molecules["fold"] == "valid").to_numpy()
     maximise = HIGHER_IS_BETTER[task.type]
     results = []
-    scored: dict[str, float] = {}  # a choice-only space draws the same settings again: the same seed gives the same model
+    scored: dict[tuple, float] = {}  # a choice-only space draws the same settings again: the same seed gives the same model
     for trial, settings in enumerate(SEARCH_SPACES[baseline, task.type.is_classification].trials(trials, search_seed)):
         started = time.perf_counter()
-        key = json.dumps(settings, sort_keys=True)
+        key = tuple(sorted(settings.items()))
         if key not in scored:
             fitted = fit_baseline(baseline, task, molecules, bits, seed, threads, settings)
             scored[key] = float(validation_score(task.type, validation_truth(task, molecules[valid], fitted), fitted.predict(bits[valid])))
