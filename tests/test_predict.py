@@ -142,3 +142,28 @@ def test_a_library_larger_than_one_chunk_with_its_applicability_domain(binary_mo
     whole = score_file(binary_models, tmp_path / "library.smi", tmp_path / "whole.csv", calibration_method="isotonic")
     assert whole == 23
     np.testing.assert_allclose(scored["mean:HIV_active"], pd.read_csv(tmp_path / "whole.csv")["mean:HIV_active"], rtol=1e-5)
+
+
+def test_a_test_molecule_without_fingerprint_bits_has_no_neighbour(tmp_path):
+    """RDKit crashed on it (its bits are all 0): similarity 0 and no neighbour, as a library row gets; never the
+    last training molecule."""
+    from chemlm.fingerprints import write_ecfp4
+    from chemlm.similarity import write_test_similarity
+
+    from rdkit import Chem
+
+    molecules = demo_molecules(60)
+    molecules = molecules[[Chem.MolFromSmiles(text) is not None for text in molecules["smiles"]]].head(40)
+    molecules = molecules.assign(mol_id=[f"m{i}" for i in range(len(molecules))])
+    molecules_csv, split_csv = write_fold_files(molecules, tmp_path)
+    write_ecfp4(molecules_csv, tmp_path / "ecfp4.npz")
+    with np.load(tmp_path / "ecfp4.npz") as data:
+        arrays = dict(data)
+    crashed = 1  # in the test fold (write_fold_files: position 1 of 5)
+    arrays["bits"][crashed] = 0
+    np.savez_compressed(tmp_path / "ecfp4.npz", **arrays)
+    write_test_similarity(molecules_csv, split_csv, tmp_path / "ecfp4.npz", tmp_path / "similarity.csv")
+    table = pd.read_csv(tmp_path / "similarity.csv", keep_default_na=False).set_index("mol_id")
+    assert table.loc["m1", "max_similarity"] == 0 and table.loc["m1", "neighbour_id"] == ""
+    others = table.drop(index="m1")
+    assert (others["neighbour_id"] != "").all() and (others["max_similarity"] > 0).all()

@@ -57,6 +57,11 @@ def nearest(reference: Reference, packed_queries: np.ndarray) -> tuple[np.ndarra
     return similarity, index
 
 
+def neighbour_ids(reference: Reference, index: np.ndarray) -> np.ndarray:
+    """The training molecule's id of each `nearest` index; empty where there is none (-1: no bits set)."""
+    return np.where(index >= 0, reference.mol_ids[np.maximum(index, 0)], "")
+
+
 def nearest_in_blocks(reference: Reference, packed: np.ndarray, rows: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """`nearest` of a (memory-mapped) fingerprint array, `rows` queries at a time."""
     for start in range(0, len(packed), rows):
@@ -87,15 +92,15 @@ def write_library_similarity(
     with atomic_path(out_csv) as temporary, gzip.open(temporary, "wt", encoding="utf-8", newline="") as stream:
         for position, (similarity, index) in enumerate(nearest_in_blocks(reference, packed, rows)):
             start = position * rows
-            neighbour = np.where(index >= 0, reference.mol_ids[np.maximum(index, 0)], "")
             pd.DataFrame({"row": np.arange(start, start + len(similarity)), "max_similarity": similarity.round(4),
-                          "neighbour_id": neighbour}).to_csv(stream, index=False, header=position == 0)
+                          "neighbour_id": neighbour_ids(reference, index)}).to_csv(stream, index=False, header=position == 0)
     logger.info("%s: %d rows against %d training molecules", library_npy, len(packed), len(reference.mol_ids))
 
 
 def write_test_similarity(molecules_csv: Path, split_csv: Path, fingerprints_npz: Path, out_csv: Path) -> None:
     """For every test molecule of one split and seed: `mol_id`, `max_similarity` to that seed's training fold and
-    `neighbour_id`, in molecules.csv order."""
+    `neighbour_id` (empty, with similarity 0, for a molecule without fingerprint bits: RDKit crashed on it), in
+    molecules.csv order."""
     from chemlm.baselines import read_fingerprints
     from chemlm.folds import load_fold_tables
 
@@ -105,4 +110,4 @@ def write_test_similarity(molecules_csv: Path, split_csv: Path, fingerprints_npz
     reference = training_reference(molecules_csv, [split_csv], fingerprints_npz)
     similarity, index = nearest(reference, np.packbits(bits[test], axis=1))
     write_csv(pd.DataFrame({"mol_id": molecules.loc[test, "mol_id"].to_numpy(), "max_similarity": similarity.round(4),
-                            "neighbour_id": reference.mol_ids[index]}), out_csv)
+                            "neighbour_id": neighbour_ids(reference, index)}), out_csv)
