@@ -33,10 +33,6 @@ rule baseline:
         task=task_of,
         trees=STUDY.baseline_trees,
         # (trials, Sobol seed) of the baselines' search on the validation fold, or none
-        search=(
-            [STUDY.search.trials, STUDY.search.seed]
-            if STUDY.search and STUDY.search.baselines and STUDY.search.trials
-            else None
-        ),
+        search=list(STUDY.baseline_search) if STUDY.baseline_search else None,
     script:
         "../scripts/baseline.py"

@@ -87,6 +87,7 @@ rule report_uncertainty:
         checkpoints=list(STUDY.checkpoints),
         baselines=list(STUDY.baselines),
         seeds=list(STUDY.seeds),
+        method=STUDY.calibration,
     script:
         "../scripts/report_uncertainty.py"
 

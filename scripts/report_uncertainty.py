@@ -11,6 +11,7 @@ with step_log(snakemake):
         checkpoints=snakemake.params.checkpoints,
         baselines=snakemake.params.baselines,
         seeds=snakemake.params.seeds,
+        method=snakemake.params.method,
         inputs=snakemake.input,
         figure_png=snakemake.output.figure,
         table_csv=snakemake.output.table,

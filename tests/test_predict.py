@@ -167,3 +167,16 @@ def test_a_test_molecule_without_fingerprint_bits_has_no_neighbour(tmp_path):
     assert table.loc["m1", "max_similarity"] == 0 and table.loc["m1", "neighbour_id"] == ""
     others = table.drop(index="m1")
     assert (others["neighbour_id"] != "").all() and (others["max_similarity"] > 0).all()
+
+
+def test_an_ensemble_of_the_same_model_has_sd_zero_not_rounding_noise():
+    from chemlm.scoring import ensemble_scores
+
+    probabilities = np.array([[0.2], [0.7]])
+    same = ensemble_scores([probabilities, probabilities + 1.4e-16, probabilities - 6.8e-17], None)
+    assert (same.sd == 0).all()
+    values = np.array([[-3.2], [1500.0]])  # regression, in the label's units
+    assert (ensemble_scores([values, values * (1 + 1e-12), values], None).sd == 0).all()
+    differ = ensemble_scores([probabilities, probabilities + 0.01, probabilities - 0.01], None)
+    np.testing.assert_allclose(differ.sd, 0.01)
+    assert np.isnan(ensemble_scores([probabilities], None).sd).all()

@@ -138,7 +138,7 @@ def build_study(workdir: Path, baselines: list[str], projections: bool) -> tuple
                                     "max_similarity": np.linspace(0.9, 0.2, N_MOLECULES["test"]), "neighbour_id": "t0"}),
                       workdir / layout.test_similarity(name, "scaffold", seed))
         models = {"checkpoints": list(study.checkpoints), "baselines": list(study.baselines), "seeds": list(SEEDS)}
-        write_uncertainty_report(task, "scaffold", **models, inputs=[path for paths in layout.uncertainty_inputs(study, name, "scaffold").values() for path in paths],
+        write_uncertainty_report(task, "scaffold", **models, method="platt", inputs=[path for paths in layout.uncertainty_inputs(study, name, "scaffold").values() for path in paths],
                                  figure_png=workdir / layout.report_figure(name, "scaffold", "uncertainty"),
                                  table_csv=workdir / layout.report_figure(name, "scaffold", "uncertainty", "csv"), root=workdir)
         if task.type is TaskType.BINARY:
@@ -380,3 +380,64 @@ def test_calibration_and_uncertainty_sections_say_what_they_found(study):
     assert (full < 1e-9).all()  # keeping everything, every order gives the same error
     assert "keeping the 50% of test molecules with the lowest sd over the seeds" in page
     assert ("lowers the" in page) or ("does not help" in page)
+
+
+def uncertainty_run(workdir: Path, task: TaskSpec, model: str, seed: int, truth: np.ndarray, scores: np.ndarray) -> list[str]:
+    """One seed's predictions (first half valid, second half test) and calibration of a binary task."""
+    table = pd.DataFrame({"mol_id": [f"m{i}" for i in range(len(truth))], "fold": np.where(np.arange(len(truth)) < len(truth) // 2, "valid", "test"),
+                          "y:y": truth, "p:y": scores})
+    files = [layout.predictions(task.name, model, "scaffold", seed, True), layout.run_file("calibration.json", task.name, model, "scaffold", seed, True)]
+    write_csv(table, workdir / files[0])
+    write_json(fit_predictions(table, task), workdir / files[1])
+    return files
+
+
+def test_uncertainty_scores_calibrated_probabilities_and_reads_no_meaning_into_rounding_noise(tmp_path):
+    """Seeds of one deterministic model differ by float noise only: no sd ordering (the section says why). The
+    Brier score is that of the calibrated probabilities, which the predictions hand to users."""
+    from chemlm.calibration import apply, brier_score
+    from chemlm.report.sections import uncertainty_statements
+
+    task = TaskSpec("t", "-", "smiles", ("y",), TaskType.BINARY)
+    rng = np.random.default_rng(0)
+    truth = (rng.random(400) < 0.1).astype(float)
+    scores = np.clip(0.3 + 0.4 * truth + 0.3 * rng.random(400), 0, 1)  # overconfident: calibration changes them
+    inputs = []
+    for seed in SEEDS:
+        inputs += uncertainty_run(tmp_path, task, "logreg", seed, truth, scores + seed * 1e-15)
+        inputs += uncertainty_run(tmp_path, task, "forest", seed, truth, np.clip(scores + 0.05 * rng.standard_normal(400), 0, 1))
+        similarity = layout.test_similarity(task.name, "scaffold", seed)
+        write_csv(pd.DataFrame({"mol_id": [f"m{i}" for i in range(200, 400)], "max_similarity": rng.random(200), "neighbour_id": "m0"}), tmp_path / similarity)
+        inputs.append(similarity)
+    table = write_uncertainty_report(task, "scaffold", [], ["logreg", "forest"], list(SEEDS), "platt", inputs,
+                                     tmp_path / "uncertainty.png", tmp_path / "uncertainty.csv", root=tmp_path)
+    assert set(table.loc[table["model"] == "logreg", "ordering"]) == {"similarity", "random"}
+    assert set(table.loc[table["model"] == "forest", "ordering"]) == {"ensemble sd", "similarity", "random"}
+    assert any(statement.startswith("logreg: ranking by the ensemble's sd is not possible") for statement in uncertainty_statements(table))
+    calibration = fit_predictions(pd.read_csv(tmp_path / layout.predictions("t", "logreg", "scaffold", 0, True)), task)
+    calibrated = apply(calibration, "platt", ["y"], scores[200:])[:, 0]
+    everything = table[(table["model"] == "logreg") & (table["coverage"] == 1.0) & (table["ordering"] == "similarity")]
+    assert everything["error"].iloc[0] == pytest.approx(brier_score(truth[200:], calibrated), rel=1e-6)
+    assert abs(brier_score(truth[200:], calibrated) - brier_score(truth[200:], scores[200:])) > 0.01
+    assert everything["metric"].iloc[0] == "Brier score (platt calibrated)"
+
+
+def test_the_multiclass_brier_score_is_the_mean_over_classes():
+    from chemlm.report.uncertainty import squared_errors
+
+    task = TaskSpec("t", "-", "smiles", ("taste",), TaskType.MULTICLASS)
+    test = pd.DataFrame({"y:taste": ["sweet", "bitter"], "p:sweet": [1.0, 0.5], "p:bitter": [0.0, 0.5], "p:sour": [0.0, 0.0]})
+    errors = squared_errors(task, test, test[["p:sweet", "p:bitter", "p:sour"]].to_numpy())
+    np.testing.assert_allclose(errors, [0.0, (0.25 + 0.25 + 0.0) / 3])
+
+
+def test_baselines_are_marked_searched_only_when_their_search_ran(study, tmp_path):
+    """`search.baselines` with global trials 0 searches nothing for the baselines (the rule passes no search), so
+    the overview does not say their settings were searched."""
+    config, results = study
+    assert Study.from_config({**config, "search": {"trials": 2, "baselines": True}}).baseline_search is not None
+    not_run = {**config, "search": {"trials": 0, "baselines": True}}
+    assert Study.from_config(not_run).baseline_search is None
+    write_report(not_run, declared(not_run), REPO, tmp_path / "index.html", tmp_path / "summary.md", root=results.parent)
+    page = (tmp_path / "index.html").read_text()
+    assert "<td>baseline</td>" in page and "settings searched" not in page

@@ -503,6 +503,14 @@ class Study:
         trials = next((override["trials"] for override in reversed(overrides) if "trials" in override), self.search.trials)
         return space.trials(trials, self.search.seed)
 
+    @property
+    def baseline_search(self) -> tuple[int, int] | None:
+        """(trials, Sobol seed) of the baselines' search on the validation fold, or None: the baselines search only with
+        `search.baselines` and global `search.trials` above 0 (a checkpoint's own trials are its own)."""
+        if self.search is None or not self.search.baselines or not self.search.trials:
+            return None
+        return self.search.trials, self.search.seed
+
     def searched(self, task: str, checkpoint: str) -> bool:
         """Whether `checkpoint`'s settings on `task` come from a search."""
         return bool(self.search_trials(task, checkpoint))

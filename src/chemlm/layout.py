@@ -278,7 +278,8 @@ def prediction_jobs(study: Study) -> Iterator[tuple[str, dict[str, object]]]:
 
 
 def search_report_inputs(study: Study) -> list[str]:
-    """With a search: each checkpoint's best.json, each baseline's settings, and the figures."""
+    """With a search: each checkpoint's best.json, each baseline's settings where the baselines searched, and the
+    figures."""
     if study.search is None:
         return []
     runs = [(task, split) for task in study.tasks for split in study.splits]
@@ -286,7 +287,7 @@ def search_report_inputs(study: Study) -> list[str]:
         *(report_figure(task, split, "search") for task, split in runs if searched_checkpoints(study, task)),
         *(search_file("best.json", task, checkpoint, split) for task, split in runs for checkpoint in searched_checkpoints(study, task)),
         *(baseline_file("settings.json", task, baseline, split, seed) for task, split in runs for baseline in study.baselines
-          for seed in study.seeds),
+          for seed in study.seeds if study.baseline_search),
     ]
 
 
@@ -326,9 +327,13 @@ def calibration_inputs(study: Study, task: str, split: str) -> dict[str, list[st
 
 
 def uncertainty_inputs(study: Study, task: str, split: str) -> dict[str, list[str]]:
-    """The files the report_uncertainty job reads: every model's predictions, and each seed's test similarity."""
+    """The files the report_uncertainty job reads: every model's predictions (and calibrations, for a task whose
+    probabilities are calibrated), and each seed's test similarity."""
+    runs = [(model, seed) for model in study.models for seed in study.seeds]
+    calibrated = study.tasks[task].type.value in CALIBRATED_TYPES
     return {
-        "predictions": [predictions(task, model, split, seed, study.is_baseline(model)) for model in study.models for seed in study.seeds],
+        "predictions": [predictions(task, model, split, seed, study.is_baseline(model)) for model, seed in runs],
+        "calibrations": [run_file("calibration.json", task, model, split, seed, study.is_baseline(model)) for model, seed in runs] if calibrated else [],
         "similarity": [test_similarity(task, split, seed) for seed in study.seeds],
     }
 

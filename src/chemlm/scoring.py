@@ -28,6 +28,10 @@ from chemlm.tasks import TaskType
 logger = logging.getLogger(__name__)
 
 LIBRARY_CHUNK_ROWS = 10_000  # rows scored at a time: memory stays flat whatever the library's size
+# Models that are the same (a deterministic baseline's seeds) give sds of 1e-17 to 1e-9 from the order of float sums
+# and float32 matrix products; a real disagreement of seeds is orders of magnitude larger. Below this, relative to the
+# score's size, an sd is 0.
+SD_RESOLUTION = 1e-6
 
 
 @dataclass(frozen=True)
@@ -48,11 +52,19 @@ class Scorer(Protocol):
     def score(self, rows: pd.DataFrame, packed_bits: np.ndarray | None) -> Scores: ...
 
 
+def ensemble_sd(stacked: np.ndarray) -> np.ndarray:
+    """The sample sd over the models (axis 0) of their scores: NaN for a single model, 0 where it is below the scores'
+    resolution (SD_RESOLUTION)."""
+    if len(stacked) < 2:
+        return np.full(stacked.shape[1:], np.nan)
+    sd = stacked.std(axis=0, ddof=1)
+    return np.where(sd < SD_RESOLUTION * np.maximum(1.0, np.abs(stacked).max(axis=0)), 0.0, sd)
+
+
 def ensemble_scores(per_model: list[np.ndarray], calibrated: list[np.ndarray] | None) -> Scores:
-    """Mean and sample sd over the models (sd is NaN for a single model), and the mean calibrated probability."""
+    """Mean and sample sd over the models (ensemble_sd), and the mean calibrated probability."""
     stacked = np.stack(per_model)
-    sd = stacked.std(axis=0, ddof=1) if len(per_model) > 1 else np.full(stacked.shape[1:], np.nan)
-    return Scores(stacked.mean(axis=0), sd, np.stack(calibrated).mean(axis=0) if calibrated is not None else None)
+    return Scores(stacked.mean(axis=0), ensemble_sd(stacked), np.stack(calibrated).mean(axis=0) if calibrated is not None else None)
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -117,7 +117,7 @@ def overview_table(results: StudyResults, settings: ReportSettings) -> Table:
     for model in models:
         stats_by_column = [results.stat(column.task, model, column.split, column.metric) for column in columns]
         kind = "baseline" if results.is_baseline(model) else "fine-tuned"
-        if results.is_baseline(model) and results.study.search is not None and results.study.search.baselines:
+        if results.is_baseline(model) and results.study.baseline_search is not None:
             kind += ", settings searched"
         elif not results.is_baseline(model) and any(results.study.searched(task, model) for task in results.tasks):
             kind += ", settings searched"
@@ -658,7 +658,7 @@ def search_section(results: StudyResults) -> Section | None:
                 rows = [[str(trial["trial"]), *(str(trial["params"][name]) for name in names), number(trial["valid_metric"]), number(trial["seconds"], 1)]
                         for trial in best["trials"]]
                 body += details(f"{checkpoint}: {len(rows)} trials", Table(["trial", *names, "validation metric", "seconds"], rows).html())
-            for baseline in study.baselines:
+            for baseline in study.baselines if study.baseline_search else ():
                 for seed in study.seeds:
                     settings = read_json_file(results.files(layout.baseline_file("settings.json", task, baseline, split, seed)))
                     if settings["searched"]:
@@ -666,7 +666,7 @@ def search_section(results: StudyResults) -> Section | None:
                         chosen_rows.append([f"{baseline} (seed {seed})", str(settings["trial"]), number(chosen["valid_metric"]),
                                             ", ".join(f"{name} {value}" for name, value in settings["settings"].items())])
             body += Table(["model", "chosen trial", "validation metric", "chosen settings"], chosen_rows).html()
-            figure = results.files(layout.report_figure(task, split, "search"))
-            if figure.is_file():
+            figure = results.files(layout.report_figure(task, split, "search")) if layout.searched_checkpoints(study, task) else None
+            if figure is not None and figure.is_file():
                 body += png_figure(figure, f"{task} / {split}: validation metric of each trial against each searched setting")
     return Section("search", "Hyper-parameter search", body)

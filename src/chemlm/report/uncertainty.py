@@ -4,7 +4,10 @@ to the training fold) are kept, against a random choice of the same size.
 
 The ensemble needs the seeds to share their test fold (scaffold splits do); its molecules are those in every seed's
 test fold. The error is the Brier score (classification: the mean over labels, or over classes, of the squared
-difference of probability and outcome) or the RMSE in the label's units (regression).
+difference of probability and outcome) or the RMSE in the label's units (regression). Binary and multi-label
+probabilities are the calibrated ones, which the predictions hand to users; the sd is that of the seeds' scores, as
+the predictions show it, and 0 below the scores' resolution (chemlm.scoring.ensemble_sd): a model whose seeds agree
+exactly has no sd ordering.
 """
 
 from __future__ import annotations
@@ -19,9 +22,11 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from chemlm import layout
+from chemlm.calibration import CALIBRATED_TYPES, apply
 from chemlm.io import read_csv, write_csv
 from chemlm.report.figures import model_colors, save_figure
-from chemlm.report.results import DeclaredInputs
+from chemlm.report.results import DeclaredInputs, read_json_file
+from chemlm.scoring import ensemble_sd
 from chemlm.tasks import TaskSpec, TaskType, label_header, prediction_header
 
 logger = logging.getLogger(__name__)
@@ -38,7 +43,7 @@ def squared_errors(task: TaskSpec, test: pd.DataFrame, mean: np.ndarray) -> np.n
         classes = [column.removeprefix(prediction_header("")) for column in test.columns if column.startswith(prediction_header(""))]
         truth = test[label_header(task.label_columns[0])].astype(str).to_numpy()
         onehot = np.column_stack([(truth == name).astype(float) for name in classes])
-        return ((mean - onehot) ** 2).sum(axis=1)
+        return ((mean - onehot) ** 2).mean(axis=1)
     truth = test[[label_header(label) for label in task.label_columns]].to_numpy(dtype=float)
     errors = (mean - truth) ** 2
     present = ~np.isnan(truth)
@@ -46,20 +51,25 @@ def squared_errors(task: TaskSpec, test: pd.DataFrame, mean: np.ndarray) -> np.n
         return np.where(present, errors, 0).sum(axis=1) / present.sum(axis=1)
 
 
-def ensemble(files: DeclaredInputs, task: TaskSpec, model: str, split: str, seeds: list[int], is_baseline: bool):
-    """The seeds' test predictions on the molecules in every seed's test fold: (first seed's rows, mean, sd)."""
-    tables = []
+def ensemble(files: DeclaredInputs, task: TaskSpec, model: str, split: str, seeds: list[int], is_baseline: bool, method: str):
+    """The seeds' test predictions on the molecules in every seed's test fold: (first seed's rows, mean of the
+    calibrated probabilities or of the values, sd of the scores)."""
+    tables, calibrations = [], []
     for seed in seeds:
         text = {label_header(task.label_columns[0]): str} if task.type is TaskType.MULTICLASS else {}
         predictions = read_csv(files(layout.predictions(task.name, model, split, seed, is_baseline)), dtype={"mol_id": str, "fold": str, **text})
         tables.append(predictions[predictions["fold"] == "test"].set_index("mol_id"))
+        if task.type in CALIBRATED_TYPES:
+            calibrations.append(read_json_file(files(layout.run_file("calibration.json", task.name, model, split, seed, is_baseline))))
     common = tables[0].index
     for table in tables[1:]:
         common = common.intersection(table.index, sort=False)
     columns = [column for column in tables[0].columns if column.startswith(prediction_header(""))]
     stacked = np.stack([table.loc[common, columns].to_numpy(dtype=float) for table in tables])
-    sd = stacked.std(axis=0, ddof=1) if len(seeds) > 1 else np.full(stacked.shape[1:], np.nan)
-    return tables[0].loc[common].reset_index(), stacked.mean(axis=0), sd
+    mean = stacked.mean(axis=0)
+    if calibrations:
+        mean = np.mean([apply(calibration, method, task.label_columns, scores) for calibration, scores in zip(calibrations, stacked)], axis=0)
+    return tables[0].loc[common].reset_index(), mean, ensemble_sd(stacked)
 
 
 def error_at(errors: np.ndarray, order: np.ndarray, coverage: float, regression: bool) -> tuple[int, float]:
@@ -81,8 +91,8 @@ def orderings(sd: np.ndarray, similarity: np.ndarray) -> dict[str, list[np.ndarr
 
 
 def write_uncertainty_report(
-    task: TaskSpec, split: str, checkpoints: list[str], baselines: list[str], seeds: list[int], inputs: Iterable[str],
-    figure_png: str | Path, table_csv: str | Path, root: str | Path = ".",
+    task: TaskSpec, split: str, checkpoints: list[str], baselines: list[str], seeds: list[int], method: str,
+    inputs: Iterable[str], figure_png: str | Path, table_csv: str | Path, root: str | Path = ".",
 ) -> pd.DataFrame:
     """The table (TABLE_COLUMNS) and figure of one task and split; an ordering a model does not have (one seed, or
     seeds that all agree) is left out of both."""
@@ -90,10 +100,10 @@ def write_uncertainty_report(
     similarity_by_seed = [read_csv(files(layout.test_similarity(task.name, split, seed)), dtype={"mol_id": str}).set_index("mol_id")["max_similarity"]
                           for seed in seeds]
     regression = task.type is TaskType.REGRESSION
-    metric = "RMSE" if regression else "Brier score"
+    metric = "RMSE" if regression else "Brier score" if task.type is TaskType.MULTICLASS else f"Brier score ({method} calibrated)"
     rows = []
     for model in [*checkpoints, *baselines]:
-        test, mean, sd = ensemble(files, task, model, split, seeds, model in baselines)
+        test, mean, sd = ensemble(files, task, model, split, seeds, model in baselines, method)
         if test.empty:
             logger.warning("%s / %s / %s: no molecule is in every seed's test fold; no ensemble to judge", task.name, split, model)
             continue
