@@ -21,8 +21,10 @@ from rdkit.Chem import Crippen
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
+from chemlm.isolation import Isolation
 from chemlm.baselines import make_model  # noqa: E402
 from chemlm.fingerprints import ecfp4  # noqa: E402
+from chemlm.isolation import Isolation  # noqa: E402
 from chemlm.tasks import TaskType  # noqa: E402
 
 HIV = REPO.parent / "shared" / "data" / "moleculenet" / "HIV.csv"
@@ -42,7 +44,7 @@ def main() -> None:
         if len(smiles) == args.molecules:
             break
     y = np.array(y)
-    bits, _ = ecfp4(smiles, [str(i) for i in range(len(smiles))], workers=2)
+    bits, _ = ecfp4(smiles, [str(i) for i in range(len(smiles))], isolation=Isolation(2))
     train = np.arange(len(smiles)) % 5 != 0
     results = {}
     for name, max_features in (("every bit (max_features 1.0)", 1.0), ("a third of the bits (max_features 0.33)", 0.33)):

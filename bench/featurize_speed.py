@@ -17,6 +17,7 @@ from rdkit import Chem, rdBase
 
 from chemlm.data.ingest import read_task_table
 from chemlm.featurize import featurize, parse_all, parse_chunk
+from chemlm.isolation import Isolation
 from chemlm.tasks import TaskSpec, TaskType
 
 REPO = Path(__file__).resolve().parents[1]
@@ -63,7 +64,7 @@ def time_parse_isolated(smiles: list[str], workers: int) -> Timing:
 def time_featurize(table, task: TaskSpec, workers: int) -> Timing:
     """Parse (isolated), canonical SMILES, scaffold, error capture, duplicate merging and QC."""
     start = time.perf_counter()
-    featurize(table, task, workers=workers)
+    featurize(table, task, isolation=Isolation(workers))
     return Timing(f"featurize, {workers} worker(s)", time.perf_counter() - start, len(table))
 
 

@@ -38,7 +38,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
 from chemlm import layout  # noqa: E402
+from chemlm.isolation import Isolation
 from chemlm.config import Study  # noqa: E402
+from chemlm.isolation import Isolation  # noqa: E402
 
 CONFIG = REPO / "config" / "offline-study.yaml"
 ARCHITECTURE = REPO / "resources" / "chemberta2-architecture"
@@ -78,7 +80,7 @@ def prepare(hiv_csv: Path, corpus: Path, corpus_molecules: int) -> None:
     for seed in plan.seeds:  # the scaffold split is the same for every seed, as the workflow writes it
         write_csv(assign_folds(molecules, task, SPLIT, plan.fractions, seed), layout.split_file("csv", TASK, SPLIT, seed))
     settings = replace(plan.corpus, max_molecules=corpus_molecules)
-    prepared = build_corpus(corpus, [layout.data_file("molecules.csv", TASK)], settings, workers=os.cpu_count() or 1)
+    prepared = build_corpus(corpus, [layout.data_file("molecules.csv", TASK)], settings, isolation=Isolation(os.cpu_count() or 1))
     write_csv(prepared.table, layout.CORPUS_SMILES)
     print(f"molecules {len(molecules)}, corpus {prepared.qc['molecules']} (HIV molecules removed: {prepared.qc['task_molecules_removed']})")
 
@@ -123,7 +125,7 @@ def run(plan: Study, parallel: int, json_path: Path | None) -> None:
     stages: dict[str, float] = {}
     started = time.perf_counter()
     if plan.has_mtr:
-        write_targets(corpus_descriptor_targets(layout.CORPUS_SMILES, DESCRIPTORS, workers=os.cpu_count() or 1), layout.CORPUS_DESCRIPTORS)
+        write_targets(corpus_descriptor_targets(layout.CORPUS_SMILES, DESCRIPTORS, isolation=Isolation(os.cpu_count() or 1)), layout.CORPUS_DESCRIPTORS)
     stages["mtr_descriptors_s"] = time.perf_counter() - started
     spawn = get_context("spawn")  # CUDA in every worker process
     started = time.perf_counter()

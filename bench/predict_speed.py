@@ -105,13 +105,14 @@ def similarity(library: int) -> dict:
     from rdkit.Chem import rdFingerprintGenerator
 
     from chemlm.fingerprints import ecfp4
+    from chemlm.isolation import Isolation
     from chemlm.similarity import Reference, nearest
 
     table = pd.read_csv(HIV)
     train = table[table["fold"] == "train"]
-    train_bits, _ = ecfp4(train["smiles"].tolist(), train.index.astype(str).tolist(), workers=2)
+    train_bits, _ = ecfp4(train["smiles"].tolist(), train.index.astype(str).tolist(), isolation=Isolation(2))
     queries = corpus_smiles(library, offset=300_000)
-    query_bits, _ = ecfp4(queries, [str(i) for i in range(library)], workers=2)
+    query_bits, _ = ecfp4(queries, [str(i) for i in range(library)], isolation=Isolation(2))
     reference = Reference.from_packed(np.packbits(train_bits, axis=1), train.index.astype(str).to_numpy())
     started = time.perf_counter()
     ours, _ = nearest(reference, np.packbits(query_bits, axis=1))
@@ -140,6 +141,7 @@ print(rows, time.perf_counter() - started, resource.getrusage(resource.RUSAGE_SE
 def memory(sizes: list[int]) -> dict:
     """Each library prepared once (canonicalised, fingerprinted), then scored in a fresh process whose peak memory
     is read from the kernel (ru_maxrss)."""
+    from chemlm.isolation import Isolation
     from chemlm.library import write_library
 
     results = {}
@@ -153,7 +155,7 @@ def memory(sizes: list[int]) -> dict:
                 for position, text in enumerate(islice(cycle(base), size)):
                     handle.write(f"{text} m{position}\n")
             started = time.perf_counter()
-            write_library(source, "smiles", None, True, directory / f"{size}.csv.gz", directory / f"{size}.npy", workers=2)
+            write_library(source, "smiles", None, True, directory / f"{size}.csv.gz", directory / f"{size}.npy", isolation=Isolation(2))
             prepare_s = time.perf_counter() - started
             code = MEMORY_CHILD.format(src=str(REPO / "src"), model=str(folder), library=str(directory / f"{size}.csv.gz"),
                                        out=str(directory / f"scored-{size}.csv.gz"))

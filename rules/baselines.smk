@@ -10,6 +10,8 @@ rule fingerprints:
     conda:
         "../envs/chemistry.yaml"
     threads: 4
+    params:
+        rdkit_time_limit=STUDY.rdkit_time_limit,
     script:
         "../scripts/fingerprints.py"
 

@@ -27,6 +27,7 @@ rule ingest:
     threads: 4
     params:
         task=task_of,
+        rdkit_time_limit=STUDY.rdkit_time_limit,
     script:
         "../scripts/ingest.py"
 
@@ -49,6 +50,7 @@ rule featurize:
     params:
         task=task_of,
         isomeric_smiles=STUDY.isomeric_smiles,
+        rdkit_time_limit=STUDY.rdkit_time_limit,
     script:
         "../scripts/featurize.py"
 
@@ -87,5 +89,6 @@ rule augment:
     params:
         variants=lambda wildcards: STUDY.smiles_variants(wildcards.task),
         isomeric_smiles=STUDY.isomeric_smiles,
+        rdkit_time_limit=STUDY.rdkit_time_limit,
     script:
         "../scripts/augment.py"

@@ -20,6 +20,7 @@ rule library:
     params:
         library=library_of,
         isomeric_smiles=STUDY.isomeric_smiles,
+        rdkit_time_limit=STUDY.rdkit_time_limit,
     script:
         "../scripts/library.py"
 

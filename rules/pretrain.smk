@@ -20,6 +20,7 @@ rule pretrain_corpus:
     params:
         # the corpus settings only: changing a model's training settings does not rebuild the corpus
         corpus=STUDY.corpus.to_dict() if STUDY.corpus else None,
+        rdkit_time_limit=STUDY.rdkit_time_limit,
     script:
         "../scripts/pretrain_corpus.py"
 
@@ -39,6 +40,8 @@ rule pretrain_descriptors:
     conda:
         "../envs/chemistry.yaml"
     threads: 16
+    params:
+        rdkit_time_limit=STUDY.rdkit_time_limit,
     script:
         "../scripts/pretrain_descriptors.py"
 

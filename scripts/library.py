@@ -1,6 +1,7 @@
 """Adapter: a library's rows canonicalised (RDKit, in isolated workers) and fingerprinted, chunk by chunk."""
 
 from chemlm.io import write_json
+from chemlm.isolation import Isolation
 from chemlm.library import write_library
 from chemlm.logs import step_log
 
@@ -8,6 +9,6 @@ with step_log(snakemake):
     library = snakemake.params.library
     counts = write_library(
         snakemake.input[0], library["smiles_column"], library.get("id_column"), snakemake.params.isomeric_smiles,
-        snakemake.output.molecules, snakemake.output.fingerprints, workers=snakemake.threads,
+        snakemake.output.molecules, snakemake.output.fingerprints, isolation=Isolation(snakemake.threads, snakemake.params.rdkit_time_limit),
     )
     write_json(counts, snakemake.output.qc)

@@ -4,6 +4,7 @@ holdout."""
 from chemlm.config import CorpusSettings
 from chemlm.corpus import build_corpus
 from chemlm.io import write_csv, write_json
+from chemlm.isolation import Isolation
 from chemlm.logs import step_log
 
 with step_log(snakemake):
@@ -11,7 +12,7 @@ with step_log(snakemake):
         snakemake.input.corpus,
         snakemake.input.task_molecules,
         CorpusSettings(**snakemake.params.corpus),
-        workers=snakemake.threads,
+        isolation=Isolation(snakemake.threads, snakemake.params.rdkit_time_limit),
     )
     write_json(corpus.qc, snakemake.output.qc)
     write_csv(corpus.table, snakemake.output.smiles)

@@ -2,9 +2,10 @@
 
 from chemlm.descriptors import corpus_descriptor_targets, write_targets
 from chemlm.io import write_json
+from chemlm.isolation import Isolation
 from chemlm.logs import step_log
 
 with step_log(snakemake):
-    targets = corpus_descriptor_targets(snakemake.input.smiles, snakemake.input.names, workers=snakemake.threads)
+    targets = corpus_descriptor_targets(snakemake.input.smiles, snakemake.input.names, isolation=Isolation(snakemake.threads, snakemake.params.rdkit_time_limit))
     write_json(targets.qc, snakemake.output.qc)
     write_targets(targets, snakemake.output.targets)

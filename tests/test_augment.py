@@ -12,6 +12,7 @@ import torch
 from rdkit import Chem
 
 from chemlm.augment import write_variants
+from chemlm.isolation import Isolation
 from chemlm.models.finetuning import EncodedFold, finetune
 from helpers import demo_molecules, write_fold_files
 from test_baselines import parsable
@@ -22,7 +23,7 @@ def prepared(tmp_path, count: int = 4):
     molecules = parsable(demo_molecules())
     molecules["smiles"] = [Chem.MolToSmiles(Chem.MolFromSmiles(smiles)) for smiles in molecules["smiles"]]  # as featurize writes
     molecules_csv, split_csv = write_fold_files(molecules, tmp_path)
-    write_variants(molecules_csv, count, True, tmp_path / "variants.csv", workers=2)
+    write_variants(molecules_csv, count, True, tmp_path / "variants.csv", isolation=Isolation(2))
     return molecules, molecules_csv, split_csv
 
 

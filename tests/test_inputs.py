@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from types import SimpleNamespace
 
 import numpy as np
@@ -22,7 +23,7 @@ from chemlm.descriptors import compute_descriptors
 from chemlm.featurize import featurize
 from chemlm.fingerprints import ecfp4
 from chemlm.io import InputError
-from chemlm.isolation import Crash, map_isolated
+from chemlm.isolation import Crash, Isolation, map_isolated
 from chemlm.tasks import TaskSpec, TaskType
 from helpers import DEMO_HIV, REPO
 
@@ -50,7 +51,7 @@ def die_on(marker: int):
 
 
 def test_a_killed_worker_costs_its_item_only():
-    results = map_isolated(die_on(137), list(range(1000)), workers=2, chunk_size=100)
+    results = map_isolated(die_on(137), list(range(1000)), isolation=Isolation(2), chunk_size=100)
     assert results[137] == Crash(-signal.SIGKILL) and results[137].reason == "RDKit crashed (signal 9)"
     assert [value for position, value in enumerate(results) if position != 137] == [item * 10 for item in range(1000) if item != 137]
 
@@ -64,11 +65,11 @@ def test_python_errors_in_a_worker_are_raised_with_their_traceback():
 
 def test_the_20000_atom_molecule_costs_one_row_in_featurization(tmp_path):
     rows = demo_rows()
-    reference = featurize(rows.rename(columns={"id": "mol_id"}).assign(row=range(len(rows))), BINARY, workers=2)
+    reference = featurize(rows.rename(columns={"id": "mol_id"}).assign(row=range(len(rows))), BINARY, isolation=Isolation(2))
     with_killer = pd.concat([rows.iloc[:30], pd.DataFrame({"id": ["killer"], "smiles": [KILLER], "y": [1]}), rows.iloc[30:]])
     path = tmp_path / "t.csv"
     with_killer.to_csv(path, index=False)
-    result = featurize(read_task_table(path, BINARY), BINARY, workers=2)
+    result = featurize(read_task_table(path, BINARY), BINARY, isolation=Isolation(2))
     pd.testing.assert_frame_equal(result.molecules, reference.molecules)
     crashed = result.invalid[result.invalid["mol_id"] == "killer"]
     assert crashed["reason"].tolist() == [f"RDKit crashed (signal {signal.SIGSEGV})"] and crashed["row"].tolist() == [30]
@@ -79,8 +80,8 @@ def test_the_20000_atom_molecule_costs_one_row_in_featurization(tmp_path):
 def test_the_20000_atom_molecule_costs_one_line_of_the_corpus(tmp_path):
     smiles = pd.read_csv(DEMO_HIV)["smiles"].head(40).tolist()
     settings = CorpusSettings(False, 0.25, 0, 0, True)
-    reference = prepare_corpus(smiles, set(), settings, workers=2)
-    corpus = prepare_corpus(smiles[:20] + [KILLER] + smiles[20:], set(), settings, workers=2)
+    reference = prepare_corpus(smiles, set(), settings, isolation=Isolation(2))
+    corpus = prepare_corpus(smiles[:20] + [KILLER] + smiles[20:], set(), settings, isolation=Isolation(2))
     pd.testing.assert_frame_equal(corpus.table, reference.table)
     assert corpus.qc["crashed"] == 1 and corpus.qc["invalid"] == reference.qc["invalid"] + 1
     assert corpus.qc["crashed_examples"] == [f"{KILLER[:120]} (RDKit crashed (signal {signal.SIGSEGV}))"]
@@ -98,7 +99,7 @@ def test_a_molecule_that_crashes_a_descriptor_has_missing_targets(monkeypatch):
 
     monkeypatch.setattr(descriptors, "descriptor_chunk", crash_on_benzene)
     names = ("MolWt", "NumHDonors")
-    values = compute_descriptors(["CCO", "c1ccccc1", "CCN"], names, workers=2)
+    values = compute_descriptors(["CCO", "c1ccccc1", "CCN"], names, isolation=Isolation(2))
     assert np.isnan(values[1]).all()
     np.testing.assert_array_equal(values[[0, 2]], chunk(["CCO", "CCN"], names))
 
@@ -114,7 +115,7 @@ def test_fingerprints_isolate_a_crash(monkeypatch):
         return chunk(smiles)
 
     monkeypatch.setattr(fingerprints, "ecfp4_chunk", crash_on_benzene)
-    bits, crashed = ecfp4(["CCO", "c1ccccc1", "CCN"], ["a", "b", "c"], workers=2)
+    bits, crashed = ecfp4(["CCO", "c1ccccc1", "CCN"], ["a", "b", "c"], isolation=Isolation(2))
     assert crashed == ["b"] and bits[1].sum() == 0 and bits[[0, 2]].sum(axis=1).min() > 0
 
 
@@ -251,7 +252,7 @@ $$$$
 def test_sd_file_with_properties_and_broken_records(tmp_path, compressed):
     path = tmp_path / ("library.sdf.gz" if compressed else "library.sdf")
     path.write_bytes(gzip.compress(SDF.encode()) if compressed else SDF.encode())
-    table = read_task_table(path, SDF_TASK, workers=2)
+    table = read_task_table(path, SDF_TASK, isolation=Isolation(2))
     assert table["mol_id"].tolist() == ["ethanol", "broken", "pentavalent carbon", "methylamine"]  # title lines
     assert table["smiles"].tolist() == ["CCO", "", "", "CN"] and table["active"].tolist() == [1.0, 0.0, 1.0, 0.0]
     assert table["read_error"][0] == "" and table["read_error"][1].startswith("SD record 2: ")
@@ -288,3 +289,42 @@ def test_a_column_of_invalid_smiles_says_which_column_and_why(tmp_path):
     result = featurize(read_task_table(path, BINARY), BINARY)
     assert result.qc["molecules"] == 8 and len(result.qc["warnings"]) == 1
     assert result.qc["warnings"][0].startswith("12 of the 20 molecules in column 'smiles' are invalid")
+
+
+def hang_on(marker: int):
+    """A chunk function that never finishes the item `marker`, as RDKit looping in C++ would not."""
+    def work(items):
+        results = []
+        for item in items:
+            if item == marker:
+                time.sleep(3600)
+            results.append(item * 10)
+        return results
+    return work
+
+
+def test_an_item_that_hangs_costs_its_row_after_the_time_limit():
+    started = time.monotonic()
+    results = map_isolated(hang_on(137), list(range(1000)), isolation=Isolation(2, time_limit=1), chunk_size=300)
+    assert results[137] == Crash(time_limit=1) and results[137].reason == "RDKit did not finish in 1 s"
+    assert [value for position, value in enumerate(results) if position != 137] == [item * 10 for item in range(1000) if item != 137]
+    assert time.monotonic() - started < 30
+
+
+def test_a_hanging_molecule_is_an_invalid_row_of_featurization(monkeypatch):
+    from chemlm import featurize
+
+    chunk = featurize.parse_chunk
+
+    def hang_on_benzene(smiles, isomeric):
+        def taken():
+            for text in smiles:
+                if text == "c1ccccc1":
+                    time.sleep(3600)
+                yield text
+        return chunk(list(taken()), isomeric)
+
+    monkeypatch.setattr(featurize, "parse_chunk", hang_on_benzene)
+    parsed = featurize.parse_all(["CCO", "c1ccccc1", "CCN"], True, isolation=Isolation(1, time_limit=1))
+    assert parsed[1].error == "RDKit did not finish in 1 s"
+    assert [result.canonical for result in parsed[::2]] == ["CCO", "CCN"]

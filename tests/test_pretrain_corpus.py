@@ -17,6 +17,7 @@ from chemlm.corpus import build_corpus, canonicalise, prepare_corpus, read_smile
 from chemlm.descriptors import compute_descriptors, load_descriptor_names, normalise
 from chemlm.featurize import parse_all
 from chemlm.io import InputError
+from chemlm.isolation import Isolation
 from helpers import REPO, demo_molecules
 
 DESCRIPTOR_LIST = REPO / "resources" / "chemberta2-mtr-descriptors.json"
@@ -63,7 +64,7 @@ def test_task_molecules_are_every_molecule_of_every_task(tmp_path):
 
 def test_canonical_forms_match_task_featurization():
     smiles = demo_molecules(120)["smiles"].tolist()
-    assert canonicalise(smiles, True, workers=2) == [parsed.canonical for parsed in parse_all(smiles, True)]
+    assert canonicalise(smiles, True, isolation=Isolation(2)) == [parsed.canonical for parsed in parse_all(smiles, True)]
 
 
 def test_corpus_file_plain_or_gzipped_first_field(tmp_path):

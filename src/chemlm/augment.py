@@ -2,7 +2,7 @@
 
 A model that reads one fixed string per molecule can learn that string's spelling; random SMILES (RDKit's random
 atom order) show it the same molecule spelled many ways. RDKit runs here, in the chemistry environment, in isolated
-workers; fine-tuning reads the file and imports no RDKit. The draws are seeded, so a rerun writes the same file.
+isolation; fine-tuning reads the file and imports no RDKit. The draws are seeded, so a rerun writes the same file.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import pandas as pd
 from rdkit import Chem, rdBase
 
 from chemlm.io import read_csv, write_csv
-from chemlm.isolation import Crash, map_isolated
+from chemlm.isolation import Crash, Isolation, map_isolated
 
 logger = logging.getLogger(__name__)
 
@@ -33,10 +33,10 @@ def variants_chunk(smiles: list[str], count: int, isomeric: bool) -> list[list[s
     return rows
 
 
-def write_variants(molecules_csv: str | Path, count: int, isomeric: bool, out_csv: str | Path, workers: int = 1) -> pd.DataFrame:
+def write_variants(molecules_csv: str | Path, count: int, isomeric: bool, out_csv: str | Path, isolation: Isolation = Isolation()) -> pd.DataFrame:
     """`mol_id`, `variant` (0 = the canonical SMILES of molecules.csv), `smiles`: up to `count` per molecule."""
     molecules = read_csv(molecules_csv, dtype={"mol_id": str, "smiles": str})
-    results = map_isolated(partial(variants_chunk, count=max(1, count), isomeric=isomeric), molecules["smiles"].tolist(), workers)
+    results = map_isolated(partial(variants_chunk, count=max(1, count), isomeric=isomeric), molecules["smiles"].tolist(), isolation)
     rows = []
     for mol_id, smiles, result in zip(molecules["mol_id"], molecules["smiles"], results):
         spellings = [smiles] if isinstance(result, Crash) else result

@@ -415,6 +415,7 @@ class Study:
     embed_batch_size: int
     bootstrap_samples: int
     isomeric_smiles: bool
+    rdkit_time_limit: float
     calibration: str
     predict: PredictSettings | None
     search: SearchSettings | None
@@ -460,6 +461,7 @@ class Study:
             embed_batch_size=config["embed"]["batch_size"],
             bootstrap_samples=config["evaluate"]["bootstrap_samples"],
             isomeric_smiles=config["featurize"]["isomeric_smiles"],
+            rdkit_time_limit=float(config["featurize"]["rdkit_time_limit"]),
             calibration=config["evaluate"]["calibration"],
             predict=PredictSettings.from_config(config["predict"], config) if "predict" in config else None,
             search=SearchSettings.from_config(config["search"]) if "search" in config else None,

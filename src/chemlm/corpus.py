@@ -21,7 +21,7 @@ from rdkit import Chem, rdBase
 
 from chemlm.config import CorpusSettings
 from chemlm.io import InputError, is_gzip, read_csv
-from chemlm.isolation import Crash, map_isolated
+from chemlm.isolation import Crash, Isolation, map_isolated
 
 logger = logging.getLogger(__name__)
 
@@ -62,9 +62,9 @@ def canonical_chunk(smiles: list[str], isomeric: bool) -> list[str | None]:
     return canonical
 
 
-def canonicalise(smiles: Sequence[str], isomeric: bool, workers: int = 1) -> list[str | Crash | None]:
+def canonicalise(smiles: Sequence[str], isomeric: bool, isolation: Isolation = Isolation()) -> list[str | Crash | None]:
     """Canonical SMILES, None where RDKit rejects one, a Crash where it kills its worker (see chemlm.isolation)."""
-    return map_isolated(partial(canonical_chunk, isomeric=isomeric), smiles, workers)
+    return map_isolated(partial(canonical_chunk, isomeric=isomeric), smiles, isolation)
 
 
 def task_molecule_smiles(molecules_files: Sequence[str | Path]) -> set[str]:
@@ -88,10 +88,10 @@ def holdout_mask(count: int, fraction: float, rng: np.random.Generator) -> np.nd
 
 
 def prepare_corpus(
-    smiles: Sequence[str], task_smiles: set[str], settings: CorpusSettings, blank_lines: int = 0, workers: int = 1
+    smiles: Sequence[str], task_smiles: set[str], settings: CorpusSettings, blank_lines: int = 0, isolation: Isolation = Isolation()
 ) -> PreparedCorpus:
     """Canonicalise, drop invalid and duplicate SMILES, remove downstream task molecules, sample, split off the holdout."""
-    canonical = canonicalise(smiles, settings.isomeric_smiles, workers)
+    canonical = canonicalise(smiles, settings.isomeric_smiles, isolation)
     invalid = [text for text, form in zip(smiles, canonical) if not isinstance(form, str)]
     crashed = [text for text, form in zip(smiles, canonical) if isinstance(form, Crash)]
     unique = list(dict.fromkeys(form for form in canonical if isinstance(form, str)))
@@ -137,9 +137,9 @@ def build_corpus(
     corpus_path: str | Path,
     molecules_files: Sequence[str | Path],
     settings: CorpusSettings,
-    workers: int = 1,
+    isolation: Isolation = Isolation(),
 ) -> PreparedCorpus:
     """The corpus file -> the molecules pre-training uses; `molecules_files` are every task's molecules.csv."""
     smiles, blank_lines = read_smiles_lines(corpus_path)
     task_smiles = task_molecule_smiles(molecules_files) if settings.exclude_task_molecules else set()
-    return prepare_corpus(smiles, task_smiles, settings, blank_lines, workers)
+    return prepare_corpus(smiles, task_smiles, settings, blank_lines, isolation)

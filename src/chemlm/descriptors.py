@@ -20,7 +20,7 @@ from rdkit import Chem, rdBase
 from rdkit.Chem import Descriptors
 
 from chemlm.io import InputError, atomic_path, read_csv
-from chemlm.isolation import Crash, map_isolated
+from chemlm.isolation import Crash, Isolation, map_isolated
 
 logger = logging.getLogger(__name__)
 
@@ -65,10 +65,10 @@ def descriptor_chunk(smiles: list[str], names: tuple[str, ...]) -> list[np.ndarr
     return rows
 
 
-def compute_descriptors(smiles: Sequence[str], names: tuple[str, ...], workers: int = 1) -> np.ndarray:
+def compute_descriptors(smiles: Sequence[str], names: tuple[str, ...], isolation: Isolation = Isolation()) -> np.ndarray:
     """float64 (molecules, descriptors) in `names` order; NaN or infinity where RDKit gives no finite value, and a
     row of NaN (missing targets) for a molecule that crashes RDKit (chemlm.isolation)."""
-    rows = map_isolated(partial(descriptor_chunk, names=names), smiles, workers)
+    rows = map_isolated(partial(descriptor_chunk, names=names), smiles, isolation)
     crashed = [position for position, row in enumerate(rows) if isinstance(row, Crash)]
     if crashed:
         logger.warning("%d molecule(s) crashed RDKit: all their descriptors are missing (first: row %d)", len(crashed), crashed[0])
@@ -105,15 +105,15 @@ def normalise(values: np.ndarray, train_mask: np.ndarray, names: tuple[str, ...]
     return DescriptorTargets(names, targets, mean, std, qc)
 
 
-def descriptor_targets(smiles: Sequence[str], train_mask: np.ndarray, names: tuple[str, ...], workers: int = 1) -> DescriptorTargets:
-    return normalise(compute_descriptors(smiles, names, workers), np.asarray(train_mask, dtype=bool), names)
+def descriptor_targets(smiles: Sequence[str], train_mask: np.ndarray, names: tuple[str, ...], isolation: Isolation = Isolation()) -> DescriptorTargets:
+    return normalise(compute_descriptors(smiles, names, isolation), np.asarray(train_mask, dtype=bool), names)
 
 
-def corpus_descriptor_targets(smiles_csv: str | Path, names_json: str | Path, workers: int = 1) -> DescriptorTargets:
+def corpus_descriptor_targets(smiles_csv: str | Path, names_json: str | Path, isolation: Isolation = Isolation()) -> DescriptorTargets:
     """Targets for the corpus file the pretrain_corpus rule writes (smiles, fold), in its row order."""
     corpus = read_csv(smiles_csv, dtype={"smiles": str, "fold": str}, keep_default_na=False)
     train = (corpus["fold"] == "train").to_numpy()
-    return descriptor_targets(corpus["smiles"].tolist(), train, load_descriptor_names(names_json), workers)
+    return descriptor_targets(corpus["smiles"].tolist(), train, load_descriptor_names(names_json), isolation)
 
 
 def write_targets(result: DescriptorTargets, path: str | Path) -> None:

@@ -20,7 +20,7 @@ from rdkit.Chem.Scaffolds.MurckoScaffold import MurckoScaffoldSmiles
 
 from chemlm.data.sdf import READ_ERROR
 from chemlm.io import InputError
-from chemlm.isolation import Crash, map_isolated
+from chemlm.isolation import Crash, Isolation, map_isolated
 from chemlm.tasks import TaskSpec, TaskType
 
 logger = logging.getLogger(__name__)
@@ -89,10 +89,10 @@ def parse_chunk(smiles: list[str], isomeric: bool) -> list[ParsedSmiles]:
         return [parse_smiles(text, isomeric) for text in smiles]
 
 
-def parse_all(smiles: Sequence[str], isomeric: bool, workers: int = 1) -> list[ParsedSmiles]:
+def parse_all(smiles: Sequence[str], isomeric: bool, isolation: Isolation = Isolation()) -> list[ParsedSmiles]:
     """Every SMILES parsed in worker processes (chemlm.isolation): one that crashes RDKit is rejected with the
     signal as its reason, and the others are parsed as in a run without it."""
-    parsed = map_isolated(partial(parse_chunk, isomeric=isomeric), smiles, workers)
+    parsed = map_isolated(partial(parse_chunk, isomeric=isomeric), smiles, isolation)
     return [ParsedSmiles(error=result.reason) if isinstance(result, Crash) else result for result in parsed]
 
 
@@ -254,13 +254,13 @@ def merge_duplicates(table: pd.DataFrame, task: TaskSpec, smiles: list[str], mol
     )
 
 
-def parse_table(table: pd.DataFrame, smiles: list[str], isomeric: bool, workers: int) -> list[ParsedSmiles]:
+def parse_table(table: pd.DataFrame, smiles: list[str], isomeric: bool, isolation: Isolation) -> list[ParsedSmiles]:
     """Every row's SMILES parsed; a row the reader could not read (an SD record: `read_error`) keeps that reason."""
     if READ_ERROR not in table.columns:
-        return parse_all(smiles, isomeric, workers)
+        return parse_all(smiles, isomeric, isolation)
     errors = [error if isinstance(error, str) and error else None for error in table[READ_ERROR]]
     readable = [position for position, error in enumerate(errors) if error is None]
-    parsed = dict(zip(readable, parse_all([smiles[position] for position in readable], isomeric, workers)))
+    parsed = dict(zip(readable, parse_all([smiles[position] for position in readable], isomeric, isolation)))
     return [parsed[position] if error is None else ParsedSmiles(error=error) for position, error in enumerate(errors)]
 
 
@@ -285,17 +285,17 @@ def check_validity(parsed: list[ParsedSmiles], task: TaskSpec) -> list[str]:
     return []
 
 
-def featurize(table: pd.DataFrame, task: TaskSpec, isomeric: bool = True, workers: int = 1) -> Featurized:
+def featurize(table: pd.DataFrame, task: TaskSpec, isomeric: bool = True, isolation: Isolation = Isolation()) -> Featurized:
     """Turn a task table (`mol_id, row, smiles, <labels>`) into unique molecules, invalid rows, duplicates and QC.
 
     QC counts add up: valid + invalid + empty = rows, and
     molecules = valid - missing_label - duplicate_rows_merged - dropped_conflicting. SMILES are parsed in
-    `workers` processes.
+    isolated worker processes (`isolation`).
     """
     check_columns(table, task)
     table = numeric_labels(table.reset_index(drop=True), task)
     smiles = smiles_text(table["smiles"])
-    parsed = parse_table(table, smiles, isomeric, workers)
+    parsed = parse_table(table, smiles, isomeric, isolation)
     warnings = check_validity(parsed, task)
     screening = screen_rows(table, task, smiles, parsed)
 

@@ -16,7 +16,7 @@ from rdkit import Chem
 from rdkit.Chem import rdFingerprintGenerator
 
 from chemlm.io import InputError, atomic_path, read_csv
-from chemlm.isolation import Crash, map_isolated
+from chemlm.isolation import Crash, Isolation, map_isolated
 
 logger = logging.getLogger(__name__)
 
@@ -34,12 +34,12 @@ def ecfp4_chunk(smiles: list[str]) -> list[np.ndarray | str]:
     return results
 
 
-def ecfp4(smiles: Sequence[str], mol_ids: Sequence[str], workers: int = 1) -> tuple[np.ndarray, list[str]]:
+def ecfp4(smiles: Sequence[str], mol_ids: Sequence[str], isolation: Isolation = Isolation()) -> tuple[np.ndarray, list[str]]:
     """ECFP4 bit vectors (n, 2048) as uint8 0/1 of canonical SMILES (as molecules.csv holds them), and the mol_ids
     of molecules that crashed RDKit (chemlm.isolation), whose bits are all 0."""
     bits = np.zeros((len(smiles), ECFP4_BITS), dtype=np.uint8)
     crashed = []
-    for row, (result, text, mol_id) in enumerate(zip(map_isolated(ecfp4_chunk, smiles, workers), smiles, mol_ids)):
+    for row, (result, text, mol_id) in enumerate(zip(map_isolated(ecfp4_chunk, smiles, isolation), smiles, mol_ids)):
         if isinstance(result, Crash):
             crashed.append(mol_id)
             logger.warning("molecule '%s': %s; its fingerprint is left empty", mol_id, result.reason)
@@ -50,9 +50,9 @@ def ecfp4(smiles: Sequence[str], mol_ids: Sequence[str], workers: int = 1) -> tu
     return bits, crashed
 
 
-def write_ecfp4(molecules_csv: Path, out_npz: Path, workers: int = 1) -> None:
+def write_ecfp4(molecules_csv: Path, out_npz: Path, isolation: Isolation = Isolation()) -> None:
     molecules = read_csv(molecules_csv, dtype={"mol_id": str, "smiles": str})
-    bits, crashed = ecfp4(molecules["smiles"].tolist(), molecules["mol_id"].tolist(), workers)
+    bits, crashed = ecfp4(molecules["smiles"].tolist(), molecules["mol_id"].tolist(), isolation)
     with atomic_path(out_npz) as temporary, open(temporary, "wb") as handle:
         np.savez_compressed(
             handle, mol_id=molecules["mol_id"].to_numpy(dtype=str), bits=np.packbits(bits, axis=1), n_bits=ECFP4_BITS,

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from chemlm.io import InputError, atomic_path, is_gzip
+from chemlm.isolation import Isolation
 from chemlm.scoring import LIBRARY_CHUNK_ROWS
 
 logger = logging.getLogger(__name__)
@@ -91,7 +92,7 @@ def rdkit_available() -> bool:
     return True
 
 
-def prepare_chunk(chunk: pd.DataFrame, isomeric: bool, workers: int = 1) -> pd.DataFrame:
+def prepare_chunk(chunk: pd.DataFrame, isomeric: bool, isolation: Isolation = Isolation()) -> pd.DataFrame:
     """The chunk with `smiles` (canonical), `valid` and `reason`; without RDKit the SMILES as given, each row saying
     it was not canonicalised (an empty SMILES is invalid either way)."""
     chunk = chunk.copy()
@@ -103,7 +104,7 @@ def prepare_chunk(chunk: pd.DataFrame, isomeric: bool, workers: int = 1) -> pd.D
         return chunk[COLUMNS]
     from chemlm.featurize import parse_all
 
-    parsed = parse_all(chunk["input_smiles"].tolist(), isomeric, workers)
+    parsed = parse_all(chunk["input_smiles"].tolist(), isomeric, isolation)
     chunk["smiles"] = [result.canonical or "" for result in parsed]
     chunk["valid"] = [result.error is None for result in parsed]
     chunk["reason"] = [result.error or "" for result in parsed]
@@ -112,7 +113,7 @@ def prepare_chunk(chunk: pd.DataFrame, isomeric: bool, workers: int = 1) -> pd.D
 
 def write_library(
     source: str | Path, smiles_column: str, id_column: str | None, isomeric: bool, molecules_csv: str | Path,
-    fingerprints_npy: str | Path, workers: int = 1, chunk_rows: int | None = None,
+    fingerprints_npy: str | Path, isolation: Isolation = Isolation(), chunk_rows: int | None = None,
 ) -> dict:
     """A library's rows (molecules.csv.gz: COLUMNS) and their packed ECFP4 bits (a .npy of n x 256 uint8; zeros for
     invalid rows), chunk by chunk. Returns the counts."""
@@ -123,12 +124,12 @@ def write_library(
     with atomic_path(molecules_csv) as table_path, tempfile.TemporaryFile(dir=Path(fingerprints_npy).parent) as bits_file:
         with gzip.open(table_path, "wt", encoding="utf-8", newline="") as table_stream:
             for position, chunk in enumerate(read_chunks(source, smiles_column, id_column, chunk_rows)):
-                prepared = prepare_chunk(chunk, isomeric, workers)
+                prepared = prepare_chunk(chunk, isomeric, isolation)
                 prepared.to_csv(table_stream, index=False, header=position == 0)
                 bits = np.zeros((len(prepared), ECFP4_BITS), dtype=np.uint8)
                 valid = prepared["valid"].to_numpy()
                 if valid.any():
-                    bits[valid], _ = ecfp4(prepared.loc[valid, "smiles"].tolist(), prepared.loc[valid, "id"].tolist(), workers)
+                    bits[valid], _ = ecfp4(prepared.loc[valid, "smiles"].tolist(), prepared.loc[valid, "id"].tolist(), isolation)
                 bits_file.write(np.packbits(bits, axis=1).tobytes())
                 counts["rows"] += len(prepared)
                 counts["valid"] += int(valid.sum())

@@ -15,6 +15,7 @@ import pandas as pd
 
 from chemlm.data.sdf import READ_ERROR, is_sd_file, read_sd_table
 from chemlm.io import InputError, atomic_path, is_gzip, read_csv
+from chemlm.isolation import Isolation
 from chemlm.tasks import TaskSpec, TaskType
 
 logger = logging.getLogger(__name__)
@@ -107,12 +108,12 @@ def delimiter_of(path: Path) -> str:
     return ","
 
 
-def read_source(path: Path, task: TaskSpec, workers: int) -> pd.DataFrame:
+def read_source(path: Path, task: TaskSpec, isolation: Isolation) -> pd.DataFrame:
     """The source's rows as text, with the SMILES in SMILES_COLUMN (a table's SMILES column, or an SD file's
     connection tables, with `read_error` for the records RDKit cannot read) and the ids, if any, in ID_COLUMN."""
     if is_sd_file(path):
         wanted = [*task.label_columns, *([task.id_column] if task.id_column else [])]
-        table = read_sd_table(path, wanted, task.id_column, workers)
+        table = read_sd_table(path, wanted, task.id_column, isolation)
         return table.rename(columns={"mol_id": ID_COLUMN, "smiles": SMILES_COLUMN})
     table = read_csv(path, sep=delimiter_of(path), dtype=str, keep_default_na=False, na_values=[""])
     if table.empty:
@@ -131,11 +132,11 @@ def read_source(path: Path, task: TaskSpec, workers: int) -> pd.DataFrame:
     return table
 
 
-def read_task_table(path: str | Path, task: TaskSpec, workers: int = 1) -> pd.DataFrame:
+def read_task_table(path: str | Path, task: TaskSpec, isolation: Isolation = Isolation()) -> pd.DataFrame:
     """The task's rows as `mol_id, row, smiles, <labels>` (docs/design.md, item 2), checked; an SD file's rows also
     have `read_error`."""
     path = Path(path)
-    table = read_source(path, task, workers)
+    table = read_source(path, task, isolation)
     out = pd.DataFrame(
         {
             "mol_id": table[ID_COLUMN].fillna("").str.strip() if ID_COLUMN in table else table.index.astype(str),

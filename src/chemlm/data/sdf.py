@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from chemlm.io import InputError, is_gzip
-from chemlm.isolation import Crash, map_isolated
+from chemlm.isolation import Crash, Isolation, map_isolated
 
 logger = logging.getLogger(__name__)
 
@@ -114,7 +114,7 @@ def batches(records: Iterator[SDRecord], size: int) -> Iterator[list[SDRecord]]:
         yield batch
 
 
-def read_sd_table(path: str | Path, wanted: list[str], id_property: str | None, workers: int = 1) -> pd.DataFrame:
+def read_sd_table(path: str | Path, wanted: list[str], id_property: str | None, isolation: Isolation = Isolation()) -> pd.DataFrame:
     """The records as a table of strings: `mol_id` (the `id_property`; else the title lines when every record has a
     distinct one; else the record number), `smiles` (from the connection table; empty when unreadable),
     `read_error` (why not, with the record number) and the `wanted` properties (empty where a record lacks one)."""
@@ -123,7 +123,7 @@ def read_sd_table(path: str | Path, wanted: list[str], id_property: str | None, 
     seen: set[str] = set()
     for batch in batches(sd_records(path), RECORDS_PER_BATCH):
         seen.update(name for record in batch for name in record.properties)
-        read = map_isolated(smiles_chunk, [record.molblock for record in batch], workers)
+        read = map_isolated(smiles_chunk, [record.molblock for record in batch], isolation)
         for record, result in zip(batch, read):
             smiles, error = ("", result.reason) if isinstance(result, Crash) else result
             rows.append({
