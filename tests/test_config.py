@@ -46,6 +46,7 @@ def test_defaults_are_filled_in():
     assert params.learning_rate == 1e-5 and params.patience == 15
     assert (params.max_grad_norm, params.schedule, params.warmup_fraction) == (None, "constant", 0.0)
     assert study.checkpoints["m"].trust_remote_code is False and study.corpus is None
+    assert study.rdkit_time_limit == 30  # seconds, not minutes: a molecule RDKit hangs on costs little
 
 
 def test_study_hyperparameters():
@@ -116,6 +117,11 @@ def test_unknown_nested_key():
 def test_wrong_type_names_the_key():
     message = broken(lambda c: c["finetune"].update(batch_size="big"))
     assert message == "config key 'finetune.batch_size': 'big' is not of type 'integer'"
+
+
+def test_a_time_limit_must_be_positive():
+    message = broken(lambda c: c.setdefault("featurize", {}).update(rdkit_time_limit=0))
+    assert message.startswith("config key 'featurize.rdkit_time_limit': 0 is less than or equal to the minimum")
 
 
 def test_wrong_enum_names_the_key():
