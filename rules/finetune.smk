@@ -21,6 +21,7 @@ rule finetune:
         checkpoint=checkpoint_of,
         hyperparameters=finetune_params,
         isomeric_smiles=STUDY.isomeric_smiles,
+        random_smiles=lambda wildcards: STUDY.test_time_random_smiles(wildcards.task),
         # not an output, so Snakemake keeps it when a job is killed: the rerun resumes from it
         state_dir=layout.finetune_file("resume-state"),
     script:

@@ -20,6 +20,8 @@ rule library:
     params:
         library=library_of,
         isomeric_smiles=STUDY.isomeric_smiles,
+        # the seeded random SMILES of each molecule that test-time augmentation averages over (chemlm.augment)
+        random_smiles=STUDY.library_random_smiles,
         rdkit_time_limit=STUDY.rdkit_time_limit,
     script:
         "../scripts/library.py"

@@ -28,4 +28,5 @@ with step_log(snakemake):
         isomeric_smiles=snakemake.params.isomeric_smiles,
         searched={key: searched[key] for key in ("trial", "valid_metric", "selected_on")} if searched else None,
         variants_csv=snakemake.input.get("variants"),
+        random_smiles=snakemake.params.random_smiles,
     )

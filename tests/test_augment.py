@@ -43,7 +43,7 @@ def run(tmp_path, molecules_csv, split_csv, name, **changes):
     out = tmp_path / name
     params = replace(PARAMS, max_epochs=2, **changes)
     finetune(molecules_csv, split_csv, TASKS["binary"], SCRATCH, params, 0, out / "model", out / "history.csv", out / "predictions.csv",
-             out / "run.json", out / "state", out / "calibration.json", variants_csv=tmp_path / "variants.csv")
+             out / "run.json", out / "state", out / "calibration.json", variants_csv=tmp_path / "variants.csv", random_smiles=3)
     return json.loads((out / "run.json").read_text()), pd.read_csv(out / "predictions.csv")
 
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 import shutil
 import subprocess
 import sys
@@ -17,6 +18,7 @@ from chemlm import library
 from chemlm.library import NOT_CANONICALISED, prepare_chunk, read_chunks, write_library
 from chemlm.models.finetuning import finetune
 from chemlm.cli import score_file
+from chemlm.io import InputError
 from chemlm.predict import ModelEnsemble, score_library
 from chemlm.similarity import Reference, nearest
 from helpers import demo_molecules, write_fold_files
@@ -180,3 +182,79 @@ def test_an_ensemble_of_the_same_model_has_sd_zero_not_rounding_noise():
     differ = ensemble_scores([probabilities, probabilities + 0.01, probabilities - 0.01], None)
     np.testing.assert_allclose(differ.sd, 0.01)
     assert np.isnan(ensemble_scores([probabilities], None).sd).all()
+
+
+def tta_model(directory, task, molecules_csv, split_csv, **changes):
+    """A model fine-tuned with test-time augmentation: 4 variants per molecule, made from 5 seeded draws."""
+    finetune(molecules_csv, split_csv, task, SCRATCH, replace(PARAMS, test_time_augment=4, **changes), 0, directory / "model",
+             directory / "history.csv", directory / "predictions.csv", directory / "run.json", directory / "state",
+             directory / "calibration.json", variants_csv=molecules_csv.parent / "variants.csv", random_smiles=5)
+    predictions = pd.read_csv(directory / "predictions.csv", dtype={"mol_id": str})
+    test = predictions[predictions["fold"] == "test"]
+    return directory / "model", test, test[[column for column in test.columns if column.startswith("p:")]].to_numpy()
+
+
+def test_scoring_reproduces_test_time_augmented_predictions(tmp_path):
+    """A model evaluated on 4 SMILES variants per molecule scores its own test fold as predictions.csv has it, from a
+    library holding more draws than it reads, in the workflow's library and through `chemlm predict`; asked to read
+    one SMILES per molecule, it gives other numbers. (Predicting the SMILES length: variants of other lengths matter.)"""
+    from chemlm.library import add_random_smiles
+    from test_augment import prepared
+
+    molecules, molecules_csv, split_csv = prepared(tmp_path, count=6)
+    model, test, expected = tta_model(tmp_path / "seed0", TASKS["regression"], molecules_csv, split_csv, max_epochs=30, patience=30,
+                                      learning_rate=3e-3)
+    recorded = json.loads((model / "config.json").read_text())["chemlm_inputs"]["test_time_augment"]
+    assert recorded == {"variants": 4, "random_smiles": 5, "seed": 20240601}
+    assert expected.std() > 1  # a model that reads its input: SMILES lengths in characters
+    smiles = molecules.set_index("mol_id").loc[test["mol_id"], "smiles"].tolist()
+    scores = ModelEnsemble([model]).score(add_random_smiles(pd.DataFrame({"smiles": smiles, "valid": True}), 8, True))
+    np.testing.assert_allclose(scores.mean, expected, rtol=1e-5)
+
+    (tmp_path / "test.smi").write_text("\n".join(smiles) + "\n")
+    write_library(tmp_path / "test.smi", "smiles", None, True, tmp_path / "molecules.csv.gz", tmp_path / "ecfp4.npy", random_smiles=7)
+    score_library([model], "platt", tmp_path / "molecules.csv.gz", None, tmp_path / "library.csv.gz")
+    scored = pd.read_csv(tmp_path / "library.csv.gz")
+    assert "random_smiles" not in scored.columns
+    np.testing.assert_allclose(scored[["mean:length"]], expected, rtol=1e-5)
+    score_file([model], tmp_path / "test.smi", tmp_path / "cli.csv")
+    np.testing.assert_allclose(pd.read_csv(tmp_path / "cli.csv")[["mean:length"]], expected, rtol=1e-5)
+
+    score_file([model], tmp_path / "test.smi", tmp_path / "single.csv", test_time_augment=False)
+    assert np.abs(pd.read_csv(tmp_path / "single.csv")[["mean:length"]].to_numpy() - expected).max() > 0.5
+    with pytest.raises(InputError, match="random_smiles=5"):
+        ModelEnsemble([model]).score(pd.DataFrame({"smiles": smiles, "valid": True}))
+
+
+def test_a_test_time_augmented_models_calibration_applies_to_augmented_scores_only(tmp_path):
+    """The calibration was fitted on averages over variants: scoring applies it to such averages, and gives no
+    calibrated probability for scores read from one SMILES per molecule."""
+    from chemlm.calibration import apply
+    from chemlm.library import add_random_smiles
+    from test_augment import prepared
+
+    molecules, molecules_csv, split_csv = prepared(tmp_path, count=6)
+    task = TASKS["multilabel"]
+    model, test, expected = tta_model(tmp_path / "seed0", task, molecules_csv, split_csv, max_epochs=2)
+    smiles = molecules.set_index("mol_id").loc[test["mol_id"], "smiles"].tolist()
+    scores = ModelEnsemble([model]).score(add_random_smiles(pd.DataFrame({"smiles": smiles, "valid": True}), 5, True))
+    np.testing.assert_allclose(scores.mean, expected, rtol=0, atol=1e-6)
+    calibration = json.loads((model.parent / "calibration.json").read_text())
+    np.testing.assert_allclose(scores.calibrated, apply(calibration, "platt", task.label_columns, scores.mean), rtol=1e-12)
+    single = ModelEnsemble([model], test_time_augment=False).score(pd.DataFrame({"smiles": smiles, "valid": True}))
+    assert single.calibrated is None
+
+
+def test_without_rdkit_a_test_time_augmented_model_needs_to_be_told(tmp_path, monkeypatch):
+    from test_augment import prepared
+
+    _, molecules_csv, split_csv = prepared(tmp_path, count=3)
+    out = tmp_path / "seed0"
+    finetune(molecules_csv, split_csv, TASKS["binary"], SCRATCH, replace(PARAMS, max_epochs=1, test_time_augment=2), 0,
+             out / "model", out / "history.csv", out / "predictions.csv", out / "run.json", out / "state", out / "calibration.json",
+             variants_csv=tmp_path / "variants.csv", random_smiles=2)
+    (tmp_path / "library.csv").write_text(LIBRARY)
+    monkeypatch.setattr(library, "rdkit_available", lambda: False)
+    with pytest.raises(InputError, match="--no-test-time-augment"):
+        score_file([out / "model"], tmp_path / "library.csv", tmp_path / "scored.csv")
+    assert score_file([out / "model"], tmp_path / "library.csv", tmp_path / "scored.csv", test_time_augment=False) == 6

@@ -77,7 +77,7 @@ def test_binary_outputs_reload_and_are_probabilities(tmp_path):
     run = json.loads((out / "run.json").read_text())
     assert run["best_epoch"] == result.best_epoch and run["fold_sizes"] == {"train": 144, "valid": 48, "test": 48}
     # the folder carries what scoring new molecules needs: inputs, and the calibration fitted on validation
-    assert model.config.chemlm_inputs == {"max_length": 64, "isomeric_smiles": True}
+    assert model.config.chemlm_inputs == {"max_length": 64, "isomeric_smiles": True, "test_time_augment": None}
     calibration = json.loads((out / "calibration.json").read_text())
     assert model.config.chemlm_calibration == calibration and calibration["fitted_on"] == "valid"
     assert {"platt", "isotonic"} <= set(calibration["labels"]["HIV_active"])

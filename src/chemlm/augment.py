@@ -2,17 +2,22 @@
 
 A model that reads one fixed string per molecule can learn that string's spelling; random SMILES (RDKit's random
 atom order) show it the same molecule spelled many ways. RDKit runs here, in the chemistry environment, in isolated
-isolation; fine-tuning reads the file and imports no RDKit. The draws are seeded, so a rerun writes the same file.
+workers; fine-tuning reads the file and imports no RDKit. The draws are seeded, so a rerun writes the same file.
+
+A molecule's first `count` variants are its canonical SMILES and then the distinct ones among `count - 1` seeded
+random draws (`distinct_variants`). The draws of a larger count start with those of a smaller one, so whoever holds a
+molecule's draws and knows `count` makes the same variants: scoring new molecules does (chemlm.predict), with the
+count and seed a model folder records.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
 
 import pandas as pd
-from rdkit import Chem, rdBase
 
 from chemlm.io import read_csv, write_csv
 from chemlm.isolation import Crash, Isolation, map_isolated
@@ -22,24 +27,30 @@ logger = logging.getLogger(__name__)
 SEED = 20240601
 
 
-def variants_chunk(smiles: list[str], count: int, isomeric: bool) -> list[list[str]]:
-    """Each SMILES and count - 1 random SMILES of the same molecule (fewer when the molecule has fewer spellings)."""
-    rows = []
+def random_smiles_chunk(smiles: Sequence[str], draws: int, isomeric: bool, seed: int = SEED) -> list[list[str]]:
+    """`draws` seeded random SMILES of each (valid) SMILES's molecule, in the order drawn, repeats included."""
+    from rdkit import Chem, rdBase
+
     with rdBase.BlockLogs():
-        for text in smiles:
-            molecule = Chem.MolFromSmiles(text)
-            random = Chem.MolToRandomSmilesVect(molecule, count - 1, randomSeed=SEED, isomericSmiles=isomeric) if count > 1 else []
-            rows.append([text, *dict.fromkeys(spelling for spelling in random if spelling != text)])
-    return rows
+        return [list(Chem.MolToRandomSmilesVect(Chem.MolFromSmiles(text), draws, randomSeed=seed, isomericSmiles=isomeric)) if draws > 0 else []
+                for text in smiles]
+
+
+def distinct_variants(canonical: str, random_smiles: Sequence[str], count: int) -> list[str]:
+    """A molecule's first `count` variants: its canonical SMILES, then the distinct random SMILES of its first
+    `count - 1` draws (fewer when the molecule has fewer spellings)."""
+    drawn = random_smiles[: max(0, count - 1)]
+    return [canonical, *dict.fromkeys(spelling for spelling in drawn if spelling != canonical)]
 
 
 def write_variants(molecules_csv: str | Path, count: int, isomeric: bool, out_csv: str | Path, isolation: Isolation = Isolation()) -> pd.DataFrame:
     """`mol_id`, `variant` (0 = the canonical SMILES of molecules.csv), `smiles`: up to `count` per molecule."""
     molecules = read_csv(molecules_csv, dtype={"mol_id": str, "smiles": str})
-    results = map_isolated(partial(variants_chunk, count=max(1, count), isomeric=isomeric), molecules["smiles"].tolist(), isolation)
+    count = max(1, count)
+    results = map_isolated(partial(random_smiles_chunk, draws=count - 1, isomeric=isomeric), molecules["smiles"].tolist(), isolation)
     rows = []
     for mol_id, smiles, result in zip(molecules["mol_id"], molecules["smiles"], results):
-        spellings = [smiles] if isinstance(result, Crash) else result
+        spellings = [smiles] if isinstance(result, Crash) else distinct_variants(smiles, result, count)
         rows += [(mol_id, variant, spelling) for variant, spelling in enumerate(spellings)]
     table = pd.DataFrame(rows, columns=["mol_id", "variant", "smiles"])
     write_csv(table, out_csv)

@@ -523,6 +523,16 @@ class Study:
         counts += [trial.get("augment", 0) for checkpoint in self.checkpoints for trial in self.search_trials(task, checkpoint)]
         return max([*counts, self.config["evaluate"]["test_time_augment"]])
 
+    def test_time_random_smiles(self, task: str) -> int:
+        """Seeded random SMILES per molecule that the task's variants were made from, where evaluation averages over
+        variants (a model folder records it, so scoring new molecules makes the same variants); else 0."""
+        return self.smiles_variants(task) - 1 if self.config["evaluate"]["test_time_augment"] > 1 else 0
+
+    @property
+    def library_random_smiles(self) -> int:
+        """Seeded random SMILES per library molecule that scoring needs: the most any scored task's models read."""
+        return max((self.test_time_random_smiles(task) for task in self.predict.tasks), default=0) if self.predict else 0
+
     def uses_variants(self, task: str, checkpoint: str) -> bool:
         """Whether fine-tuning `checkpoint` on `task`, or a trial of its search, reads SMILES variants."""
         params = self.finetune_params(task, checkpoint)

@@ -13,14 +13,16 @@ import gzip
 import logging
 import tempfile
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from chemlm.augment import SEED, random_smiles_chunk
 from chemlm.io import InputError, atomic_path, is_gzip
-from chemlm.isolation import Isolation
-from chemlm.scoring import LIBRARY_CHUNK_ROWS
+from chemlm.isolation import Crash, Isolation, map_isolated
+from chemlm.scoring import LIBRARY_CHUNK_ROWS, RANDOM_SMILES
 
 logger = logging.getLogger(__name__)
 
@@ -111,12 +113,24 @@ def prepare_chunk(chunk: pd.DataFrame, isomeric: bool, isolation: Isolation = Is
     return chunk[COLUMNS]
 
 
+def add_random_smiles(chunk: pd.DataFrame, draws: int, isomeric: bool, isolation: Isolation = Isolation(), seed: int = SEED) -> pd.DataFrame:
+    """The prepared chunk with RANDOM_SMILES: each valid molecule's `draws` random SMILES drawn with `seed`
+    (chemlm.augment), space-separated, from which test-time augmentation makes a model's SMILES variants; empty for
+    an invalid row or one that RDKit crashed on."""
+    chunk = chunk.copy()
+    valid = chunk["valid"].to_numpy(dtype=bool)
+    drawn = map_isolated(partial(random_smiles_chunk, draws=draws, isomeric=isomeric, seed=seed), chunk.loc[valid, "smiles"].tolist(), isolation)
+    chunk[RANDOM_SMILES] = ""
+    chunk.loc[valid, RANDOM_SMILES] = ["" if isinstance(result, Crash) else " ".join(result) for result in drawn]
+    return chunk
+
+
 def write_library(
     source: str | Path, smiles_column: str, id_column: str | None, isomeric: bool, molecules_csv: str | Path,
-    fingerprints_npy: str | Path, isolation: Isolation = Isolation(), chunk_rows: int | None = None,
+    fingerprints_npy: str | Path, isolation: Isolation = Isolation(), chunk_rows: int | None = None, random_smiles: int = 0,
 ) -> dict:
-    """A library's rows (molecules.csv.gz: COLUMNS) and their packed ECFP4 bits (a .npy of n x 256 uint8; zeros for
-    invalid rows), chunk by chunk. Returns the counts."""
+    """A library's rows (molecules.csv.gz: COLUMNS, and RANDOM_SMILES when `random_smiles` draws are asked for) and
+    their packed ECFP4 bits (a .npy of n x 256 uint8; zeros for invalid rows), chunk by chunk. Returns the counts."""
     from chemlm.fingerprints import ECFP4_BITS, ecfp4
 
     chunk_rows = chunk_rows or CHUNK_ROWS
@@ -125,6 +139,8 @@ def write_library(
         with gzip.open(table_path, "wt", encoding="utf-8", newline="") as table_stream:
             for position, chunk in enumerate(read_chunks(source, smiles_column, id_column, chunk_rows)):
                 prepared = prepare_chunk(chunk, isomeric, isolation)
+                if random_smiles:
+                    prepared = add_random_smiles(prepared, random_smiles, isomeric, isolation)
                 prepared.to_csv(table_stream, index=False, header=position == 0)
                 bits = np.zeros((len(prepared), ECFP4_BITS), dtype=np.uint8)
                 valid = prepared["valid"].to_numpy()

@@ -2,8 +2,15 @@
 folders of one task), its mean and sd, and calibrated probabilities (chemlm.scoring writes them row for row).
 
 A fine-tuned model folder carries everything scoring needs (chemlm.models.finetuning writes it): the task, its labels
-or classes and label scaling (`chemlm_task`), the maximum length and how SMILES were canonicalised
-(`chemlm_inputs`), and the calibration fitted on validation (`chemlm_calibration`). No training flag is repeated.
+or classes and label scaling (`chemlm_task`), the maximum length, how SMILES were canonicalised and how predictions
+were averaged over SMILES variants (`chemlm_inputs`), and the calibration fitted on validation (`chemlm_calibration`).
+No training flag is repeated.
+
+A model whose validation and test predictions were averaged over M SMILES variants per molecule (test-time
+augmentation) had its calibration fitted on those averages, so scoring does the same by default: each molecule's
+seeded random SMILES (chemlm.library.add_random_smiles, in the chemistry environment) give the variants fine-tuning
+read, and the logits are averaged over them. Scoring on one SMILES per molecule instead is possible when asked for;
+the calibration then does not apply and no calibrated probability is given.
 """
 
 from __future__ import annotations
@@ -19,13 +26,14 @@ import pandas as pd
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
+from chemlm.augment import distinct_variants
 from chemlm.calibration import CALIBRATED_TYPES, apply_label
 from chemlm.io import InputError
 from chemlm.models.batching import collate, evaluation_batches, sequence_lengths, tokenize
 from chemlm.models.checkpoints import CheckpointError
-from chemlm.models.finetuning import LabelEncoding
+from chemlm.models.finetuning import LabelEncoding, average_over_variants
 from chemlm.models.loop import autocast, pick_device
-from chemlm.scoring import Scores, ensemble_scores, library_chunks, similarity_chunks, write_scores
+from chemlm.scoring import RANDOM_SMILES, Scores, ensemble_scores, library_chunks, similarity_chunks, write_scores
 from chemlm.tasks import TaskType
 
 logger = logging.getLogger(__name__)
@@ -35,6 +43,16 @@ SCORE_BATCH = 256
 
 # ---------------------------------------------------------------------------------------------------
 # Fine-tuned model folders
+
+
+@dataclass(frozen=True)
+class VariantAveraging:
+    """How a model's validation and test predictions were averaged (config `evaluate.test_time_augment`): over each
+    molecule's first `variants` SMILES variants, made from `random_smiles` draws with `seed` (chemlm.augment)."""
+
+    variants: int
+    random_smiles: int
+    seed: int
 
 
 @dataclass
@@ -47,6 +65,7 @@ class FineTunedModel:
     max_length: int
     isomeric_smiles: bool
     calibration: dict | None
+    test_time_augment: VariantAveraging | None
 
     @classmethod
     def load(cls, folder: str | Path) -> FineTunedModel:
@@ -69,21 +88,33 @@ class FineTunedModel:
             TaskType(task["task_type"]), tuple(task["labels"]), tuple(task["classes"]), tuple(task["mean"]), tuple(task["std"])
         )
         inputs = config["chemlm_inputs"]
+        augment = inputs.get("test_time_augment")
         return cls(folder, model.eval(), tokenizer, task["task"], encoding, int(inputs["max_length"]),
-                   bool(inputs["isomeric_smiles"]), config.get("chemlm_calibration"))
+                   bool(inputs["isomeric_smiles"]), config.get("chemlm_calibration"), VariantAveraging(**augment) if augment else None)
 
-    def predict(self, smiles: list[str], device: torch.device, batch_size: int = SCORE_BATCH) -> np.ndarray:
-        """Probabilities or values (n, outputs) of SMILES, in order; streamed in length-sorted batches."""
-        input_ids, truncated = tokenize(self.tokenizer, smiles, self.max_length)
+    def predict(self, smiles: list[str], device: torch.device, random_smiles: Sequence[Sequence[str]] | None = None,
+                batch_size: int = SCORE_BATCH) -> np.ndarray:
+        """Probabilities or values (n, outputs) of SMILES, in order; streamed in length-sorted batches. With each
+        molecule's `random_smiles` and the model's test-time augmentation, the logits are averaged over the variants
+        fine-tuning read for it; else each SMILES is read alone."""
+        texts, molecule_of = list(smiles), np.arange(len(smiles))
+        if self.test_time_augment is not None and random_smiles is not None:
+            augment, texts, rows = self.test_time_augment, [], []
+            for position, (canonical, drawn) in enumerate(zip(smiles, random_smiles)):
+                variants = distinct_variants(canonical, drawn, augment.random_smiles + 1)[: augment.variants]
+                texts += variants
+                rows += [position] * len(variants)
+            molecule_of = np.asarray(rows, dtype=np.int64)
+        input_ids, truncated = tokenize(self.tokenizer, texts, self.max_length)
         if truncated:
             logger.warning("%s: %d SMILES longer than %d tokens were truncated", self.folder, truncated, self.max_length)
-        logits = torch.empty((len(smiles), self.model.config.num_labels), dtype=torch.float32, device=device)
+        logits = torch.empty((len(texts), self.model.config.num_labels), dtype=torch.float32, device=device)
         self.model.to(device)
         with torch.inference_mode(), autocast(device):
             for batch in evaluation_batches(sequence_lengths(input_ids), batch_size):
                 output = self.model(**collate(input_ids, batch, self.tokenizer.pad_token_id, device)).logits
                 logits[torch.as_tensor(batch, device=device)] = output.float()
-        return self.encoding.predictions(logits)
+        return self.encoding.predictions(average_over_variants(logits, molecule_of, len(smiles)))
 
 
 def signature(model: FineTunedModel) -> tuple:
@@ -95,7 +126,8 @@ def signature(model: FineTunedModel) -> tuple:
 class ModelEnsemble:
     """Fine-tuned models of one task (the seeds of a checkpoint, or any set of folders), scored together."""
 
-    def __init__(self, folders: Sequence[str | Path], calibration_method: str = "platt", device: torch.device | None = None):
+    def __init__(self, folders: Sequence[str | Path], calibration_method: str = "platt", device: torch.device | None = None,
+                 test_time_augment: bool = True):
         if not folders:
             raise InputError("no model folders to score with")
         self.models = [FineTunedModel.load(folder) for folder in folders]
@@ -111,12 +143,43 @@ class ModelEnsemble:
         self.isomeric_smiles = first.isomeric_smiles
         self.calibration_method = calibration_method
         self.device = device or pick_device()
+        augmented = [model for model in self.models if model.test_time_augment is not None]
+        seeds = sorted({model.test_time_augment.seed for model in augmented})
+        if len(seeds) > 1:
+            raise CheckpointError(f"the models' SMILES variants were drawn with different seeds ({', '.join(map(str, seeds))}): "
+                                  "score them in separate ensembles")
+        # Test-time augmentation as the models were evaluated, unless asked not to; then their calibration, fitted on
+        # averages over variants, does not apply.
+        self.test_time_augment = test_time_augment and bool(augmented)
+        self.calibrated = not augmented or test_time_augment
+        if not self.calibrated:
+            logger.warning("%s: fine-tuned with predictions averaged over %d SMILES variants per molecule, scored on one "
+                           "SMILES each as asked: its calibration does not apply, so no calibrated probabilities are given",
+                           augmented[0].folder, augmented[0].test_time_augment.variants)
+        self.random_smiles = max(model.test_time_augment.random_smiles for model in augmented) if self.test_time_augment else 0
+        self.random_smiles_seed = seeds[0] if seeds else None
+
+    def drawn_smiles(self, rows: pd.DataFrame) -> list[list[str]]:
+        """Each row's random SMILES (RANDOM_SMILES), at least as many as the ensemble's models read."""
+        if RANDOM_SMILES not in rows.columns:
+            raise InputError(f"the molecules to score have no random SMILES, which test-time augmentation needs "
+                             f"({self.random_smiles} per molecule): prepare them with random_smiles={self.random_smiles}")
+        drawn = [text.split() for text in rows[RANDOM_SMILES].fillna("")]
+        short = [len(spellings) for spellings in drawn if 0 < len(spellings) < self.random_smiles]
+        if short:
+            raise InputError(f"the molecules to score have {short[0]} random SMILES where test-time augmentation needs "
+                             f"{self.random_smiles}: prepare them with random_smiles={self.random_smiles}")
+        crashed = sum(not spellings for spellings in drawn)
+        if crashed:
+            logger.warning("%d molecule(s) without random SMILES (RDKit failed on them) are scored on their SMILES alone", crashed)
+        return drawn
 
     def score(self, rows: pd.DataFrame, packed_bits: np.ndarray | None = None) -> Scores:
         smiles = rows["smiles"].tolist()
-        per_model = [model.predict(smiles, self.device) for model in self.models]
+        drawn = self.drawn_smiles(rows) if self.test_time_augment else None
+        per_model = [model.predict(smiles, self.device, drawn) for model in self.models]
         calibrated = None
-        if self.task_type in CALIBRATED_TYPES:
+        if self.task_type in CALIBRATED_TYPES and self.calibrated:
             calibrated = [
                 np.column_stack([
                     apply_label(model.calibration["labels"][name], self.calibration_method, values[:, column])

@@ -28,6 +28,9 @@ from chemlm.tasks import TaskType
 logger = logging.getLogger(__name__)
 
 LIBRARY_CHUNK_ROWS = 10_000  # rows scored at a time: memory stays flat whatever the library's size
+# A prepared library's column of each molecule's seeded random SMILES, space-separated (chemlm.library writes it
+# for test-time augmentation); scoring reads it, the scores file leaves it out.
+RANDOM_SMILES = "random_smiles"
 # Models that are the same (a deterministic baseline's seeds) give sds of 1e-17 to 1e-9 from the order of float sums
 # and float32 matrix products; a real disagreement of seeds is orders of magnitude larger. Below this, relative to the
 # score's size, an sd is 0.
@@ -83,10 +86,12 @@ def score_columns(scorer: Scorer) -> list[str]:
 def scored_chunk(scorer: Scorer, chunk: pd.DataFrame, packed_bits: np.ndarray | None) -> pd.DataFrame:
     """The chunk with its score columns; invalid rows keep their place with empty scores."""
     out = chunk.reset_index(drop=True).copy()
+    rows = out.copy()
+    out = out.drop(columns=[RANDOM_SMILES], errors="ignore")
     valid = out["valid"].to_numpy(dtype=bool)
     values = {column: np.full(len(out), np.nan) for column in score_columns(scorer)}
     if valid.any():
-        scores = scorer.score(out[valid], packed_bits[valid] if packed_bits is not None else None)
+        scores = scorer.score(rows[valid], packed_bits[valid] if packed_bits is not None else None)
         for position, name in enumerate(scorer.names):
             values[f"mean:{name}"][valid] = scores.mean[:, position]
             values[f"sd:{name}"][valid] = scores.sd[:, position]
@@ -168,7 +173,7 @@ def top_predictions(predictions_csv: str | Path, top: int, chunk_rows: int = 100
 
 def library_chunks(molecules_csv: str | Path, chunk_rows: int | None = None) -> Iterator[pd.DataFrame]:
     """The rows write_library wrote, chunk by chunk, with `valid` as booleans."""
-    for chunk in pd.read_csv(molecules_csv, dtype={"id": str, "input_smiles": str, "smiles": str, "reason": str},
+    for chunk in pd.read_csv(molecules_csv, dtype={"id": str, "input_smiles": str, "smiles": str, "reason": str, RANDOM_SMILES: str},
                              keep_default_na=False, chunksize=chunk_rows or LIBRARY_CHUNK_ROWS):
         chunk["valid"] = chunk["valid"].astype(str) == "True"
         yield chunk

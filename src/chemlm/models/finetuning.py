@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from transformers import PreTrainedModel
 
+from chemlm.augment import SEED as AUGMENT_SEED
 from chemlm.calibration import fit_predictions
 from chemlm.config import CheckpointSpec, FinetuneParams
 from chemlm.folds import FOLDS, load_fold_tables
@@ -129,11 +130,17 @@ class EncodedFold:
 
     def per_molecule(self, logits: torch.Tensor) -> torch.Tensor:
         """Each molecule's logits averaged over its variants (test-time augmentation; the identity without it)."""
-        if len(self.input_ids) == len(self.mol_ids):
-            return logits
-        index = torch.as_tensor(self.molecule_of, device=logits.device)
-        summed = torch.zeros((len(self.mol_ids), logits.shape[1]), dtype=logits.dtype, device=logits.device).index_add_(0, index, logits)
-        return summed / torch.as_tensor(self.variants, dtype=logits.dtype, device=logits.device)[:, None]
+        return average_over_variants(logits, self.molecule_of, len(self.mol_ids))
+
+
+def average_over_variants(logits: torch.Tensor, molecule_of: np.ndarray, molecules: int) -> torch.Tensor:
+    """(molecules, outputs) logits: the mean of the rows of each molecule (`molecule_of`: each row's molecule)."""
+    if len(logits) == molecules:
+        return logits
+    index = torch.as_tensor(molecule_of, device=logits.device)
+    summed = torch.zeros((molecules, logits.shape[1]), dtype=logits.dtype, device=logits.device).index_add_(0, index, logits)
+    counts = torch.bincount(index, minlength=molecules).to(logits.dtype)
+    return summed / counts[:, None]
 
 
 class TaskLoss:
@@ -383,15 +390,21 @@ def finetune(
     isomeric_smiles: bool = True,
     searched: dict | None = None,
     variants_csv: Path | None = None,
+    random_smiles: int = 0,
 ) -> LoopState:
     """Fine-tune `checkpoint` on `task` and write the model folder, history, test/valid predictions, the calibration
     fitted on the validation predictions and a run record (with `searched`: the search trial the settings come from).
 
     The model folder carries what scoring new molecules needs (chemlm.predict): the task and label encoding, the
-    maximum length, how SMILES were canonicalised (`isomeric_smiles`, as featurize was run) and the calibration.
+    maximum length, how SMILES were canonicalised (`isomeric_smiles`, as featurize was run), how predictions were
+    averaged over SMILES variants (test-time augmentation: the variants per molecule, and `random_smiles`, the seeded
+    draws per molecule that `variants_csv` was made from, chemlm.augment) and the calibration.
     Training state goes to `state_dir` after each epoch (removed at the end); a rerun after a kill resumes there.
     """
     started = time.perf_counter()
+    if params.test_time_augment > 1 and random_smiles < params.test_time_augment - 1:
+        raise ValueError(f"test_time_augment {params.test_time_augment} needs the variants of at least {params.test_time_augment - 1} "
+                         f"random SMILES per molecule; random_smiles is {random_smiles}")
     trained = train_on_folds(molecules_csv, split_csv, task, checkpoint, params, seed, state_dir, variants_csv)
     model, tokenizer, encoding, result = trained.model, trained.tokenizer, trained.encoding, trained.state
     tables = [prediction_table(encoding, trained.molecules, fold, trained.predict(fold, params.eval_batch_size)) for fold in ("valid", "test")]
@@ -399,7 +412,14 @@ def finetune(
     calibration = fit_predictions(predictions, task)
     model.config.update({
         "chemlm_task": {**asdict(encoding), "task_type": encoding.task_type.value, "task": task.name},
-        "chemlm_inputs": {"max_length": params.max_length, "isomeric_smiles": isomeric_smiles},
+        "chemlm_inputs": {
+            "max_length": params.max_length,
+            "isomeric_smiles": isomeric_smiles,
+            "test_time_augment": (
+                {"variants": params.test_time_augment, "random_smiles": random_smiles, "seed": AUGMENT_SEED}
+                if params.test_time_augment > 1 else None
+            ),
+        },
         "chemlm_calibration": calibration,
     })
     with atomic_path(model_dir) as temporary:
