@@ -21,7 +21,6 @@ from rdkit.Chem import Crippen
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-from chemlm.isolation import Isolation
 from chemlm.baselines import make_model  # noqa: E402
 from chemlm.fingerprints import ecfp4  # noqa: E402
 from chemlm.isolation import Isolation  # noqa: E402

@@ -38,7 +38,6 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
 from chemlm import layout  # noqa: E402
-from chemlm.isolation import Isolation
 from chemlm.config import Study  # noqa: E402
 from chemlm.isolation import Isolation  # noqa: E402
 
