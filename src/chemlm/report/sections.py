@@ -583,7 +583,10 @@ def uncertainty_section(results: StudyResults) -> Section:
     study = results.study
     body = paragraph("Is a prediction's uncertainty useful? The test-fold error of each model's ensemble over seeds when only "
                      "part of the test molecules is kept: those with the lowest sd over the seeds' models, those most similar "
-                     "(ECFP4 Tanimoto) to the training fold, or a random part (the mean of 50 random orders).")
+                     "(ECFP4 Tanimoto) to the training fold, or a random part (the mean of 50 random orders). The error "
+                     "of binary and multi-label tasks is the Brier score of the calibrated probabilities, which the "
+                     "predictions hand to users; an sd below the scores' resolution is 0, so seeds that make one and the "
+                     "same model give no sd ordering.")
     for task in study.tasks:
         for split in study.splits:
             table_path = results.files(layout.report_figure(task, split, "uncertainty", "csv"))
