@@ -2,12 +2,8 @@
 
 A model that reads one fixed string per molecule can learn that string's spelling; random SMILES (RDKit's random
 atom order) show it the same molecule spelled many ways. RDKit runs here, in the chemistry environment, in isolated
-workers; fine-tuning reads the file and imports no RDKit. The draws are seeded, so a rerun writes the same file.
-
-A molecule's first `count` variants are its canonical SMILES and then the distinct ones among `count - 1` seeded
-random draws (`distinct_variants`). The draws of a larger count start with those of a smaller one, so whoever holds a
-molecule's draws and knows `count` makes the same variants: scoring new molecules does (chemlm.predict), with the
-count and seed a model folder records.
+workers; fine-tuning reads the file and imports no RDKit. The draws are seeded, so a rerun writes the same file, and
+which draws make a molecule's variants is chemlm.variants' to say, so that scoring new molecules makes the same ones.
 """
 
 from __future__ import annotations
@@ -18,29 +14,20 @@ from functools import partial
 from pathlib import Path
 
 import pandas as pd
+from rdkit import Chem, rdBase
 
 from chemlm.io import read_csv, write_csv
 from chemlm.isolation import Crash, Isolation, map_isolated
+from chemlm.variants import SEED, distinct_variants
 
 logger = logging.getLogger(__name__)
-
-SEED = 20240601
 
 
 def random_smiles_chunk(smiles: Sequence[str], draws: int, isomeric: bool, seed: int = SEED) -> list[list[str]]:
     """`draws` seeded random SMILES of each (valid) SMILES's molecule, in the order drawn, repeats included."""
-    from rdkit import Chem, rdBase
-
     with rdBase.BlockLogs():
         return [list(Chem.MolToRandomSmilesVect(Chem.MolFromSmiles(text), draws, randomSeed=seed, isomericSmiles=isomeric)) if draws > 0 else []
                 for text in smiles]
-
-
-def distinct_variants(canonical: str, random_smiles: Sequence[str], count: int) -> list[str]:
-    """A molecule's first `count` variants: its canonical SMILES, then the distinct random SMILES of its first
-    `count - 1` draws (fewer when the molecule has fewer spellings)."""
-    drawn = random_smiles[: max(0, count - 1)]
-    return [canonical, *dict.fromkeys(spelling for spelling in drawn if spelling != canonical)]
 
 
 def write_variants(molecules_csv: str | Path, count: int, isomeric: bool, out_csv: str | Path, isolation: Isolation = Isolation()) -> pd.DataFrame:

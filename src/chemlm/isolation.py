@@ -138,8 +138,8 @@ def map_isolated(
 
     `function` takes its chunk's items by iterating over them once, in order (so the worker knows which item it is
     on), and returns one result per item. An item that kills its worker on its own, or takes more than
-    `isolation.time_limit` seconds, gets a `Crash` instead of a result. A Python exception in `function` is raised here as WorkerError,
-    with the worker's traceback.
+    `isolation.time_limit` seconds, gets a `Crash` instead of a result. A Python exception in `function` is raised
+    here as WorkerError, with the worker's traceback.
     """
     context = _context()
     workers, time_limit = max(1, isolation.workers), isolation.time_limit

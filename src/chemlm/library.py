@@ -19,10 +19,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from chemlm.augment import SEED, random_smiles_chunk
 from chemlm.io import InputError, atomic_path, is_gzip
 from chemlm.isolation import Crash, Isolation, map_isolated
 from chemlm.scoring import LIBRARY_CHUNK_ROWS, RANDOM_SMILES
+from chemlm.variants import SEED
 
 logger = logging.getLogger(__name__)
 
@@ -117,6 +117,8 @@ def add_random_smiles(chunk: pd.DataFrame, draws: int, isomeric: bool, isolation
     """The prepared chunk with RANDOM_SMILES: each valid molecule's `draws` random SMILES drawn with `seed`
     (chemlm.augment), space-separated, from which test-time augmentation makes a model's SMILES variants; empty for
     an invalid row or one that RDKit crashed on."""
+    from chemlm.augment import random_smiles_chunk
+
     chunk = chunk.copy()
     valid = chunk["valid"].to_numpy(dtype=bool)
     drawn = map_isolated(partial(random_smiles_chunk, draws=draws, isomeric=isomeric, seed=seed), chunk.loc[valid, "smiles"].tolist(), isolation)

@@ -26,15 +26,15 @@ import pandas as pd
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
-from chemlm.augment import distinct_variants
 from chemlm.calibration import CALIBRATED_TYPES, apply_label
 from chemlm.io import InputError
 from chemlm.models.batching import collate, evaluation_batches, sequence_lengths, tokenize
 from chemlm.models.checkpoints import CheckpointError
-from chemlm.models.finetuning import LabelEncoding, average_over_variants
+from chemlm.models.finetuning import LabelEncoding, average_over_variants, flat_variants
 from chemlm.models.loop import autocast, pick_device
 from chemlm.scoring import RANDOM_SMILES, Scores, ensemble_scores, library_chunks, similarity_chunks, write_scores
 from chemlm.tasks import TaskType
+from chemlm.variants import distinct_variants
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ SCORE_BATCH = 256
 @dataclass(frozen=True)
 class VariantAveraging:
     """How a model's validation and test predictions were averaged (config `evaluate.test_time_augment`): over each
-    molecule's first `variants` SMILES variants, made from `random_smiles` draws with `seed` (chemlm.augment)."""
+    molecule's first `variants` SMILES variants, made from `random_smiles` draws with `seed` (chemlm.variants)."""
 
     variants: int
     random_smiles: int
@@ -99,12 +99,9 @@ class FineTunedModel:
         fine-tuning read for it; else each SMILES is read alone."""
         texts, molecule_of = list(smiles), np.arange(len(smiles))
         if self.test_time_augment is not None and random_smiles is not None:
-            augment, texts, rows = self.test_time_augment, [], []
-            for position, (canonical, drawn) in enumerate(zip(smiles, random_smiles)):
-                variants = distinct_variants(canonical, drawn, augment.random_smiles + 1)[: augment.variants]
-                texts += variants
-                rows += [position] * len(variants)
-            molecule_of = np.asarray(rows, dtype=np.int64)
+            augment = self.test_time_augment
+            texts, molecule_of = flat_variants([distinct_variants(canonical, drawn, augment.random_smiles + 1)[: augment.variants]
+                                                for canonical, drawn in zip(smiles, random_smiles)])
         input_ids, truncated = tokenize(self.tokenizer, texts, self.max_length)
         if truncated:
             logger.warning("%s: %d SMILES longer than %d tokens were truncated", self.folder, truncated, self.max_length)

@@ -84,10 +84,10 @@ def score_columns(scorer: Scorer) -> list[str]:
 
 
 def scored_chunk(scorer: Scorer, chunk: pd.DataFrame, packed_bits: np.ndarray | None) -> pd.DataFrame:
-    """The chunk with its score columns; invalid rows keep their place with empty scores."""
-    out = chunk.reset_index(drop=True).copy()
-    rows = out.copy()
-    out = out.drop(columns=[RANDOM_SMILES], errors="ignore")
+    """The chunk with its score columns (and without its random SMILES); invalid rows keep their place with empty
+    scores."""
+    rows = chunk.reset_index(drop=True)
+    out = rows.drop(columns=[RANDOM_SMILES], errors="ignore")
     valid = out["valid"].to_numpy(dtype=bool)
     values = {column: np.full(len(out), np.nan) for column in score_columns(scorer)}
     if valid.any():

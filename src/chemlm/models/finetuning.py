@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -17,7 +18,6 @@ import torch
 import torch.nn.functional as F
 from transformers import PreTrainedModel
 
-from chemlm.augment import SEED as AUGMENT_SEED
 from chemlm.calibration import fit_predictions
 from chemlm.config import CheckpointSpec, FinetuneParams
 from chemlm.folds import FOLDS, load_fold_tables
@@ -39,6 +39,7 @@ from chemlm.models.loop import (
     train,
 )
 from chemlm.tasks import TaskSpec, TaskType, label_header, prediction_header
+from chemlm.variants import SEED as VARIANTS_SEED
 
 logger = logging.getLogger(__name__)
 
@@ -312,16 +313,17 @@ class Training:
         return self.encoding.predictions(self.folds[fold].per_molecule(logits))
 
 
+def flat_variants(per_molecule: Sequence[Sequence[str]]) -> tuple[list[str], np.ndarray]:
+    """Every molecule's SMILES in one list, a molecule's next to each other, and the molecule of each."""
+    smiles = [text for variants in per_molecule for text in variants]
+    return smiles, np.repeat(np.arange(len(per_molecule)), [len(variants) for variants in per_molecule])
+
+
 def fold_smiles(rows: pd.DataFrame, variants: dict[str, list[str]] | None, count: int) -> tuple[list[str], np.ndarray]:
     """Each molecule's first `count` SMILES variants (the canonical one first), and the molecule of each."""
     if variants is None or count <= 1:
         return rows["smiles"].tolist(), np.arange(len(rows))
-    smiles, molecule_of = [], []
-    for position, mol_id in enumerate(rows["mol_id"]):
-        chosen = variants[mol_id][:count]
-        smiles += chosen
-        molecule_of += [position] * len(chosen)
-    return smiles, np.asarray(molecule_of)
+    return flat_variants([variants[mol_id][:count] for mol_id in rows["mol_id"]])
 
 
 def read_variants(variants_csv: Path, molecules: pd.DataFrame) -> dict[str, list[str]]:
@@ -398,7 +400,7 @@ def finetune(
     The model folder carries what scoring new molecules needs (chemlm.predict): the task and label encoding, the
     maximum length, how SMILES were canonicalised (`isomeric_smiles`, as featurize was run), how predictions were
     averaged over SMILES variants (test-time augmentation: the variants per molecule, and `random_smiles`, the seeded
-    draws per molecule that `variants_csv` was made from, chemlm.augment) and the calibration.
+    draws per molecule that `variants_csv` was made from, chemlm.variants) and the calibration.
     Training state goes to `state_dir` after each epoch (removed at the end); a rerun after a kill resumes there.
     """
     started = time.perf_counter()
@@ -416,7 +418,7 @@ def finetune(
             "max_length": params.max_length,
             "isomeric_smiles": isomeric_smiles,
             "test_time_augment": (
-                {"variants": params.test_time_augment, "random_smiles": random_smiles, "seed": AUGMENT_SEED}
+                {"variants": params.test_time_augment, "random_smiles": random_smiles, "seed": VARIANTS_SEED}
                 if params.test_time_augment > 1 else None
             ),
         },
