@@ -57,7 +57,7 @@ def time_parse_in_process(smiles: list[str]) -> Timing:
 
 def time_parse_isolated(smiles: list[str], workers: int) -> Timing:
     start = time.perf_counter()
-    parse_all(smiles, True, workers)
+    parse_all(smiles, True, Isolation(workers))
     return Timing(f"parse isolated, {workers} worker(s)", time.perf_counter() - start, len(smiles))
 
 
