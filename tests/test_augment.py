@@ -66,3 +66,12 @@ def test_predictions_average_each_molecules_variants_in_logit_space():
     logits = torch.tensor([[0.0, 1.0], [0.0, 2.0], [0.0, 3.0], [0.0, -1.0]])
     torch.testing.assert_close(fold.per_molecule(logits), torch.tensor([[0.0, 2.0], [0.0, -1.0]]))
     assert fold.first.tolist() == [0, 3] and fold.variants.tolist() == [3, 1]
+
+
+def test_a_smiles_rdkit_cannot_read_back_has_no_draws_and_is_its_own_variant():
+    from chemlm.augment import random_smiles_chunk
+    from chemlm.variants import distinct_variants
+
+    drawn = random_smiles_chunk(["OCC", "C1CC"], 3, True)
+    assert len(drawn[0]) == 3 and drawn[1] == []
+    assert distinct_variants("C1CC", drawn[1], 4) == ["C1CC"]

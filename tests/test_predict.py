@@ -19,6 +19,7 @@ from chemlm.library import NOT_CANONICALISED, prepare_chunk, read_chunks, write_
 from chemlm.models.finetuning import finetune
 from chemlm.cli import score_file
 from chemlm.io import InputError
+from chemlm.models.checkpoints import CheckpointError
 from chemlm.predict import ModelEnsemble, score_library
 from chemlm.similarity import Reference, nearest
 from helpers import demo_molecules, write_fold_files
@@ -91,7 +92,8 @@ def test_the_command_on_a_model_folder_alone_in_a_fresh_directory(binary_models,
     shutil.copytree(binary_models[0], folder)
     (tmp_path / "fresh" / "library.smi").write_text("CCO ethanol\nnot_smiles bad\nc1ccccc1O phenol\n")
     run = subprocess.run(
-        [str(sys.executable), "-m", "chemlm.cli", "predict", "--model", "my-model", "--input", "library.smi", "--output", "out.csv.gz"],
+        [str(sys.executable), "-m", "chemlm.cli", "predict", "--model", "my-model", "--input", "library.smi", "--output", "out.csv.gz",
+         "--rdkit-time-limit", "5"],
         cwd=tmp_path / "fresh", capture_output=True, text=True, timeout=300,
     )
     assert run.returncode == 0, run.stderr[-2000:]
@@ -179,6 +181,8 @@ def test_an_ensemble_of_the_same_model_has_sd_zero_not_rounding_noise():
     assert (same.sd == 0).all()
     values = np.array([[-3.2], [1500.0]])  # regression, in the label's units
     assert (ensemble_scores([values, values * (1 + 1e-12), values], None).sd == 0).all()
+    small = np.array([[2e-7], [5e-7]])  # a label in small units: its seeds' disagreement is real
+    assert (ensemble_scores([small * 0.5, small, small * 1.5], None).sd > 0).all()
     differ = ensemble_scores([probabilities, probabilities + 0.01, probabilities - 0.01], None)
     np.testing.assert_allclose(differ.sd, 0.01)
     assert np.isnan(ensemble_scores([probabilities], None).sd).all()
@@ -243,6 +247,15 @@ def test_a_test_time_augmented_models_calibration_applies_to_augmented_scores_on
     np.testing.assert_allclose(scores.calibrated, apply(calibration, "platt", task.label_columns, scores.mean), rtol=1e-12)
     single = ModelEnsemble([model], test_time_augment=False).score(pd.DataFrame({"smiles": smiles, "valid": True}))
     assert single.calibrated is None
+
+    # a library's random SMILES are drawn with chemlm.variants.SEED: a model whose variants came from another seed stops
+    config = json.loads((model / "config.json").read_text())
+    config["chemlm_inputs"]["test_time_augment"]["seed"] = 7
+    (model / "config.json").write_text(json.dumps(config))
+    (tmp_path / "test.smi").write_text("\n".join(smiles) + "\n")
+    write_library(tmp_path / "test.smi", "smiles", None, True, tmp_path / "molecules.csv.gz", tmp_path / "ecfp4.npy", random_smiles=5)
+    with pytest.raises(CheckpointError, match="seed 7"):
+        score_library([model], "platt", tmp_path / "molecules.csv.gz", None, tmp_path / "library.csv.gz")
 
 
 def test_without_rdkit_a_test_time_augmented_model_needs_to_be_told(tmp_path, monkeypatch):

@@ -422,6 +422,25 @@ def test_uncertainty_scores_calibrated_probabilities_and_reads_no_meaning_into_r
     assert everything["metric"].iloc[0] == "Brier score (platt calibrated)"
 
 
+def test_seeds_without_a_shared_test_molecule_give_an_empty_uncertainty_table(tmp_path):
+    """A random split's seeds share no test molecule: nothing to judge, and no error."""
+    task = TaskSpec("t", "-", "smiles", ("y",), TaskType.BINARY)
+    rng = np.random.default_rng(1)
+    inputs = []
+    for seed in SEEDS:
+        truth = (rng.random(40) < 0.3).astype(float)
+        files = uncertainty_run(tmp_path, task, "forest", seed, truth, rng.random(40))
+        table = pd.read_csv(tmp_path / files[0])
+        table["mol_id"] = [f"s{seed}m{i}" for i in range(40)]  # every seed's molecules its own
+        write_csv(table, tmp_path / files[0])
+        similarity = layout.test_similarity(task.name, "scaffold", seed)
+        write_csv(pd.DataFrame({"mol_id": table["mol_id"][20:], "max_similarity": 0.5, "neighbour_id": "x"}), tmp_path / similarity)
+        inputs += [*files, similarity]
+    table = write_uncertainty_report(task, "scaffold", [], ["forest"], list(SEEDS), "platt", inputs,
+                                     tmp_path / "uncertainty.png", tmp_path / "uncertainty.csv", root=tmp_path)
+    assert table.empty
+
+
 def test_the_multiclass_brier_score_is_the_mean_over_classes():
     from chemlm.report.uncertainty import squared_errors
 

@@ -24,10 +24,14 @@ logger = logging.getLogger(__name__)
 
 
 def random_smiles_chunk(smiles: Sequence[str], draws: int, isomeric: bool, seed: int = SEED) -> list[list[str]]:
-    """`draws` seeded random SMILES of each (valid) SMILES's molecule, in the order drawn, repeats included."""
+    """`draws` seeded random SMILES of each SMILES's molecule, in the order drawn, repeats included; none for a SMILES
+    RDKit cannot read back (its variants are then the SMILES alone)."""
+    drawn = []
     with rdBase.BlockLogs():
-        return [list(Chem.MolToRandomSmilesVect(Chem.MolFromSmiles(text), draws, randomSeed=seed, isomericSmiles=isomeric)) if draws > 0 else []
-                for text in smiles]
+        for text in smiles:
+            molecule = Chem.MolFromSmiles(text) if draws > 0 else None
+            drawn.append([] if molecule is None else list(Chem.MolToRandomSmilesVect(molecule, draws, randomSeed=seed, isomericSmiles=isomeric)))
+    return drawn
 
 
 def write_variants(molecules_csv: str | Path, count: int, isomeric: bool, out_csv: str | Path, isolation: Isolation = Isolation()) -> pd.DataFrame:

@@ -1,7 +1,7 @@
 """The `chemlm` command: score new molecules with fine-tuned model folders, outside Snakemake.
 
   chemlm predict --model DIR [--model DIR ...] --input FILE --output FILE [--smiles-column NAME] [--id-column NAME]
-                 [--no-test-time-augment]
+                 [--workers N] [--rdkit-time-limit SECONDS] [--no-test-time-augment]
 
 Several --model folders (the seeds of a checkpoint, say) form an ensemble: the output has their mean, their sd and
 the calibrated probability per label, one row per input row in input order (chemlm.scoring). A folder fine-tuned by
@@ -19,22 +19,23 @@ from pathlib import Path
 
 from chemlm.calibration import METHODS
 from chemlm.io import InputError
+from chemlm.isolation import DEFAULT_TIME_LIMIT, Isolation
 
 
 def score_file(
     model_dirs: list[Path], input_path: Path, out_path: Path, smiles_column: str = "smiles",
     id_column: str | None = None, calibration_method: str = "platt", workers: int = 1, test_time_augment: bool = True,
+    rdkit_time_limit: float = DEFAULT_TIME_LIMIT,
 ) -> int:
     """A CSV or .smi file scored by the ensemble of `model_dirs`, canonicalised as the models' training molecules
     were (when RDKit is installed; else as given, and each row says so), averaged over SMILES variants as the models
     were evaluated unless `test_time_augment` is False."""
-    from chemlm.isolation import Isolation
     from chemlm.library import add_random_smiles, prepare_chunk, rdkit_available, read_chunks  # RDKit, where installed
     from chemlm.predict import ModelEnsemble  # torch and transformers load only for a command that needs them
     from chemlm.scoring import write_scores
 
     ensemble = ModelEnsemble(model_dirs, calibration_method, test_time_augment=test_time_augment)
-    isolation = Isolation(workers)
+    isolation = Isolation(workers, rdkit_time_limit)
     if ensemble.random_smiles and not rdkit_available():
         raise InputError("the models average their scores over SMILES variants of each molecule, which needs RDKit here: "
                          "install it, or pass --no-test-time-augment (no calibrated probabilities then)")
@@ -59,6 +60,8 @@ def parser() -> argparse.ArgumentParser:
     predict.add_argument("--id-column", default=None, help="the input CSV's id column (default: the row number)")
     predict.add_argument("--calibration", choices=METHODS, default="platt", help="calibration method (default: platt)")
     predict.add_argument("--workers", type=int, default=1, help="processes canonicalising SMILES (default: 1)")
+    predict.add_argument("--rdkit-time-limit", type=float, default=DEFAULT_TIME_LIMIT,
+                         help=f"seconds RDKit may spend on one molecule before it is left out as invalid (default: {DEFAULT_TIME_LIMIT:g})")
     predict.add_argument("--no-test-time-augment", dest="test_time_augment", action="store_false",
                          help="read one SMILES per molecule even where a model was evaluated on several (its calibration then does not apply)")
     return commands
@@ -69,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s", stream=sys.stderr)
     try:
         rows = score_file(args.model, args.input, args.output, args.smiles_column, args.id_column, args.calibration, args.workers,
-                          args.test_time_augment)
+                          args.test_time_augment, args.rdkit_time_limit)
     except InputError as error:
         print(f"chemlm: error: {error}", file=sys.stderr)
         return 2

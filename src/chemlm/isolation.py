@@ -106,6 +106,7 @@ class _Tracked(Sequence):
     def __getitem__(self, index):
         return self.items[index]
 
+
     def __iter__(self) -> Iterator:
         for position, item in enumerate(self.items):
             self.progress.value = position
@@ -136,8 +137,8 @@ def map_isolated(
 ) -> list[Result | Crash]:
     """`function` over chunks of `items` in up to `isolation.workers` processes at a time; results in input order.
 
-    `function` takes its chunk's items by iterating over them once, in order (so the worker knows which item it is
-    on), and returns one result per item. An item that kills its worker on its own, or takes more than
+    `function` takes its chunk's items by iterating over them once, in order, doing each item's work before it
+    takes the next (so the worker knows which item it is on), and returns one result per item. An item that kills its worker on its own, or takes more than
     `isolation.time_limit` seconds, gets a `Crash` instead of a result. A Python exception in `function` is raised
     here as WorkerError, with the worker's traceback.
     """

@@ -34,6 +34,7 @@ from chemlm.models.finetuning import LabelEncoding, average_over_variants, flat_
 from chemlm.models.loop import autocast, pick_device
 from chemlm.scoring import RANDOM_SMILES, Scores, ensemble_scores, library_chunks, similarity_chunks, write_scores
 from chemlm.tasks import TaskType
+from chemlm.variants import SEED as VARIANTS_SEED
 from chemlm.variants import distinct_variants
 
 logger = logging.getLogger(__name__)
@@ -194,5 +195,8 @@ def score_library(
     """A prepared library (chemlm.library.write_library) scored by the ensemble of `model_dirs`, with its
     similarity to the training fold (docs/design.md, "Predictions")."""
     ensemble = ModelEnsemble(model_dirs, calibration_method)
+    if ensemble.random_smiles_seed not in (None, VARIANTS_SEED):
+        raise CheckpointError(f"{model_dirs[0]}: its SMILES variants were drawn with seed {ensemble.random_smiles_seed}, the "
+                              f"library's random SMILES with seed {VARIANTS_SEED}: fine-tune it again, or score it with chemlm predict")
     similarity = similarity_chunks(similarity_csv) if similarity_csv is not None else None
     return write_scores(ensemble, library_chunks(library_csv), out_csv, similarity=similarity)

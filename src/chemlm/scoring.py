@@ -31,10 +31,11 @@ LIBRARY_CHUNK_ROWS = 10_000  # rows scored at a time: memory stays flat whatever
 # A prepared library's column of each molecule's seeded random SMILES, space-separated (chemlm.library writes it
 # for test-time augmentation); scoring reads it, the scores file leaves it out.
 RANDOM_SMILES = "random_smiles"
-# Models that are the same (a deterministic baseline's seeds) give sds of 1e-17 to 1e-9 from the order of float sums
-# and float32 matrix products; a real disagreement of seeds is orders of magnitude larger. Below this, relative to the
-# score's size, an sd is 0.
+# Models that are the same (a deterministic baseline's seeds) differ by the rounding of float sums and float32 matrix
+# products: up to about 1e-7 of a score's size, or 1e-15 of a score near 0. A real disagreement of seeds is orders of
+# magnitude larger. An sd below SD_RESOLUTION of the scores' size (plus SD_FLOOR) is 0.
 SD_RESOLUTION = 1e-6
+SD_FLOOR = 1e-12
 
 
 @dataclass(frozen=True)
@@ -57,11 +58,11 @@ class Scorer(Protocol):
 
 def ensemble_sd(stacked: np.ndarray) -> np.ndarray:
     """The sample sd over the models (axis 0) of their scores: NaN for a single model, 0 where it is below the scores'
-    resolution (SD_RESOLUTION)."""
+    resolution (SD_RESOLUTION of their size, and SD_FLOOR)."""
     if len(stacked) < 2:
         return np.full(stacked.shape[1:], np.nan)
     sd = stacked.std(axis=0, ddof=1)
-    return np.where(sd < SD_RESOLUTION * np.maximum(1.0, np.abs(stacked).max(axis=0)), 0.0, sd)
+    return np.where(sd < SD_RESOLUTION * np.abs(stacked).max(axis=0) + SD_FLOOR, 0.0, sd)
 
 
 def ensemble_scores(per_model: list[np.ndarray], calibrated: list[np.ndarray] | None) -> Scores:

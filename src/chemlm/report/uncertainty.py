@@ -67,7 +67,7 @@ def ensemble(files: DeclaredInputs, task: TaskSpec, model: str, split: str, seed
     columns = [column for column in tables[0].columns if column.startswith(prediction_header(""))]
     stacked = np.stack([table.loc[common, columns].to_numpy(dtype=float) for table in tables])
     mean = stacked.mean(axis=0)
-    if calibrations:
+    if calibrations and len(common):
         mean = np.mean([apply(calibration, method, task.label_columns, scores) for calibration, scores in zip(calibrations, stacked)], axis=0)
     return tables[0].loc[common].reset_index(), mean, ensemble_sd(stacked)
 
