@@ -111,7 +111,7 @@ def finetune_job(plan: Study, checkpoint: str, seed: int) -> float:
              for part in ("model", "history.csv", "predictions.csv", "run.json", "resume-state", "calibration.json")]
     finetune(
         layout.data_file("molecules.csv", TASK), layout.split_file("csv", TASK, SPLIT, seed), plan.tasks[TASK],
-        plan.checkpoint_to_load(checkpoint), plan.finetune_params(TASK, checkpoint), seed, *files,
+        layout.checkpoint_to_load(plan, checkpoint), plan.finetune_params(TASK, checkpoint), seed, *files,
     )
     write_metrics(files[2], layout.metrics(TASK, checkpoint, SPLIT, seed), plan.tasks[TASK], checkpoint, SPLIT, seed, plan.bootstrap_samples)
     return time.perf_counter() - started

@@ -76,7 +76,7 @@ def checkpoint_of(wildcards):
     """The checkpoint as fine-tuning loads it (`pretrained:<name>` becomes the pretrain rule's model folder),
     without its `finetune` overrides: changing them does not rerun the checkpoint's zero-shot embeddings.
     """
-    return STUDY.checkpoint_to_load(wildcards.checkpoint).to_dict()
+    return layout.checkpoint_to_load(STUDY, wildcards.checkpoint).to_dict()
 
 
 def finetune_params(wildcards):

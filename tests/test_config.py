@@ -9,6 +9,7 @@ import pytest
 import yaml
 from snakemake.utils import validate
 
+from chemlm import layout
 from chemlm.config import SCHEMA_PATH, ConfigError, FinetuneParams, Study, canonical, describe_config_error, load_schema
 from helpers import REPO
 
@@ -87,7 +88,7 @@ def test_key_order_changes_no_spec():
     studies = [Study.from_config(variant) for variant in (config, reordered, reversed_order)]
     assert studies[0] == studies[1] == studies[2]
     assert len({repr(study.config) for study in studies}) == 1
-    assert len({repr(study.checkpoint_to_load("scratch").to_dict()) for study in studies}) == 1
+    assert len({repr(layout.checkpoint_to_load(study, "scratch").to_dict()) for study in studies}) == 1
 
 
 def test_checkpoint_named_like_a_baseline():

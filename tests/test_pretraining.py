@@ -23,6 +23,7 @@ import yaml
 from safetensors.torch import load_file, save_file
 from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer
 
+from chemlm import layout
 from chemlm.config import CheckpointSpec, ConfigError, FinetuneParams, PretrainSpec, Study
 from chemlm.descriptors import descriptor_targets, load_descriptor_names, write_targets
 from chemlm.models.checkpoints import CheckpointError, HeadSpec, load_for_finetuning
@@ -294,7 +295,7 @@ def test_pretrained_checkpoints_resolve_to_the_pretrain_folder():
     }
     study = Study.from_config(config)
     assert study.checkpoints["MLM"].pretrained_name == "mlm" and not study.checkpoints["MLM"].is_scratch
-    assert study.checkpoint_to_load("MLM").source == "results/pretrain/mlm-small/mlm/model"
+    assert layout.checkpoint_to_load(study, "MLM").source == "results/pretrain/mlm-small/mlm/model"
     assert study.pretrained["mlm"] == PretrainSpec("mlm", "mlm", "small", "regex", epochs=10, batch_size=256,
                                                    learning_rate=5e-4, max_length=128)  # the schema's defaults
     config["checkpoints"]["MTR"] = {"source": "pretrained:mtr"}

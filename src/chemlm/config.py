@@ -18,7 +18,6 @@ from typing import Any
 import jsonschema
 import yaml
 
-from chemlm import layout
 from chemlm.tasks import TaskSpec, TaskType
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "config" / "schema" / "config.schema.yaml"
@@ -263,10 +262,6 @@ class PretrainSpec:
     def from_config(cls, name: str, entry: dict) -> PretrainSpec:
         return cls(name=name, **{field.name: entry[field.name] for field in fields(cls) if field.name != "name" and field.name in entry})
 
-    @property
-    def output_dir(self) -> str:
-        return layout.pretrain_dir(self.objective, self.size, self.name)
-
     def to_dict(self) -> dict:
         return asdict(self)
 
@@ -486,12 +481,6 @@ class Study:
         """The pre-trained model a `pretrained:<name>` checkpoint fine-tunes; None for other sources."""
         name = self.checkpoints[checkpoint].pretrained_name
         return self.pretrained[name] if name is not None else None
-
-    def checkpoint_to_load(self, checkpoint: str) -> CheckpointSpec:
-        """The checkpoint as fine-tuning loads it: a `pretrained:<name>` source becomes the folder pretrain writes."""
-        spec = self.checkpoints[checkpoint]
-        model = self.pretrained_model(checkpoint)
-        return replace(spec, source=layout.pretrain_file("model", model.objective, model.size, model.name)) if model else spec
 
     def search_trials(self, task: str, checkpoint: str) -> list[dict]:
         """The settings of each trial of `checkpoint` on `task` (empty without a search): the global space and number

@@ -7,7 +7,6 @@ merged into an earlier duplicate) or in the invalid list with a reason; nothing 
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -21,6 +20,7 @@ from rdkit.Chem.Scaffolds.MurckoScaffold import MurckoScaffoldSmiles
 from chemlm.data.sdf import READ_ERROR
 from chemlm.io import InputError
 from chemlm.isolation import Crash, Isolation, map_isolated
+from chemlm.rdkit_messages import rdkit_error_text
 from chemlm.tasks import TaskSpec, TaskType
 
 logger = logging.getLogger(__name__)
@@ -32,9 +32,6 @@ INVALID_EXAMPLES = 20
 EXAMPLE_CHARACTERS = 120  # of an invalid SMILES in qc.json: a 20,000-atom chain is shown by its start
 INVALID_COLUMNS = ["row", "mol_id", "smiles", "reason"]
 DUPLICATE_COLUMNS = ["smiles", "mol_ids", "rows", "conflicting"]
-
-# RDKit prefixes each log line with a time stamp, e.g. "[03:12:17] Explicit valence ...".
-RDKIT_TIMESTAMP = re.compile(r"^\[\d\d:\d\d:\d\d\]\s*")
 
 
 @dataclass
@@ -54,15 +51,6 @@ class Featurized:
     invalid: pd.DataFrame
     duplicates: pd.DataFrame
     qc: dict[str, Any]
-
-
-def rdkit_error_text(captured: str) -> str:
-    """The first line RDKit logged for a failed parse, without its time stamp."""
-    for line in captured.splitlines():
-        text = RDKIT_TIMESTAMP.sub("", line).strip()
-        if text:
-            return text
-    return "could not be parsed"
 
 
 def parse_smiles(smiles: str, isomeric: bool) -> ParsedSmiles:

@@ -9,12 +9,13 @@ each job leaves (its log and benchmark) can be named before they exist.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from chemlm.io import is_url, url_filename
 
 if TYPE_CHECKING:
-    from chemlm.config import Study
+    from chemlm.config import CheckpointSpec, Study
 
 TASK, CHECKPOINT, BASELINE, MODEL = "{task}", "{checkpoint}", "{baseline}", "{model}"
 SPLIT, SEED, STAGE, METHOD = "{split}", "{seed}", "{stage}", "{method}"
@@ -196,6 +197,13 @@ def report_figure(task: str = TASK, split: str = SPLIT, figure: str = FIGURE, ex
 def prediction_figure(task: str = TASK, split: str = SPLIT, library: str = LIBRARY, model: str = MODEL) -> str:
     """The top-ranked molecules of a library, drawn."""
     return f"results/report/figures/{task}/{split}/predictions/{library}/{model}.png"
+
+
+def checkpoint_to_load(study: Study, checkpoint: str) -> CheckpointSpec:
+    """The checkpoint as fine-tuning loads it: a `pretrained:<name>` source becomes the folder pretrain writes."""
+    spec = study.checkpoints[checkpoint]
+    model = study.pretrained_model(checkpoint)
+    return replace(spec, source=pretrain_file("model", model.objective, model.size, model.name)) if model else spec
 
 
 # ---- every job of a study

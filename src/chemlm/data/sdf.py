@@ -89,7 +89,7 @@ def smiles_chunk(molblocks: list[str]) -> list[tuple[str, str | None]]:
     """(isomeric SMILES, None) of each connection table RDKit reads, ("", why) of each it cannot."""
     from rdkit import Chem, rdBase
 
-    from chemlm.featurize import rdkit_error_text
+    from chemlm.rdkit_messages import rdkit_error_text
 
     results: list[tuple[str, str | None]] = []
     with rdBase.BlockLogs():
