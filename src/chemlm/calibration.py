@@ -3,8 +3,9 @@
 Both methods are fitted per label: Platt scaling (a logistic regression on the logit of the predicted probability)
 and isotonic regression (a monotone step function). Platt scaling is regularised as Platt (1999) and scikit-learn's
 sigmoid calibration are: its targets are smoothed to (N+ + 1) / (N+ + 2) for positives and 1 / (N- + 2) for
-negatives, so a validation fold whose few positives score highest gives a finite slope, not a step from 0 to 1. A calibration is plain JSON that needs neither scikit-learn nor
-the model to apply: the slope and intercept, or the isotonic regression's knots. Fine-tuning saves it in the model
+negatives, so a validation fold whose few positives score highest gives a finite slope, not a step from 0 to 1.
+A calibration is plain JSON that needs neither scikit-learn nor the model to apply: the slope and intercept, or the
+isotonic regression's knots. Fine-tuning saves it in the model
 folder (config `chemlm_calibration`) and beside it (calibration.json); a label whose validation fold holds one class
 only is left as it is (identity), with the reason. Also the numbers that say how well calibrated probabilities are:
 Brier score, expected calibration error and the reliability diagram's bins.

@@ -138,9 +138,9 @@ def map_isolated(
     """`function` over chunks of `items` in up to `isolation.workers` processes at a time; results in input order.
 
     `function` takes its chunk's items by iterating over them once, in order, doing each item's work before it
-    takes the next (so the worker knows which item it is on), and returns one result per item. An item that kills its worker on its own, or takes more than
-    `isolation.time_limit` seconds, gets a `Crash` instead of a result. A Python exception in `function` is raised
-    here as WorkerError, with the worker's traceback.
+    takes the next (so the worker knows which item it is on), and returns one result per item. An item that kills
+    its worker on its own, or takes more than `isolation.time_limit` seconds, gets a `Crash` instead of a result. A
+    Python exception in `function` is raised here as WorkerError, with the worker's traceback.
     """
     context = _context()
     workers, time_limit = max(1, isolation.workers), isolation.time_limit

@@ -337,13 +337,10 @@ def calibration_inputs(study: Study, task: str, split: str) -> dict[str, list[st
 def uncertainty_inputs(study: Study, task: str, split: str) -> dict[str, list[str]]:
     """The files the report_uncertainty job reads: every model's predictions (and calibrations, for a task whose
     probabilities are calibrated), and each seed's test similarity."""
-    runs = [(model, seed) for model in study.models for seed in study.seeds]
-    calibrated = study.tasks[task].type.value in CALIBRATED_TYPES
-    return {
-        "predictions": [predictions(task, model, split, seed, study.is_baseline(model)) for model, seed in runs],
-        "calibrations": [run_file("calibration.json", task, model, split, seed, study.is_baseline(model)) for model, seed in runs] if calibrated else [],
-        "similarity": [test_similarity(task, split, seed) for seed in study.seeds],
-    }
+    files = calibration_inputs(study, task, split)
+    if study.tasks[task].type.value not in CALIBRATED_TYPES:
+        files["calibrations"] = []
+    return {**files, "similarity": [test_similarity(task, split, seed) for seed in study.seeds]}
 
 
 def report_inputs(study: Study) -> dict[str, list[str]]:
