@@ -3,11 +3,19 @@
   chemlm predict --model DIR [--model DIR ...] --input FILE --output FILE [--smiles-column NAME] [--id-column NAME]
                  [--workers N] [--rdkit-time-limit SECONDS] [--no-test-time-augment]
 
+  chemlm compare TABLE --group-column NAME --subject-column NAME --metric NAME [--metric NAME ...] --output DIR
+                 [--min-difference METRIC=VALUE ...] [--lower-is-better METRIC ...] [--alpha A]
+
 Several --model folders (the seeds of a checkpoint, say) form an ensemble: the output has their mean, their sd and
 the calibrated probability per label, one row per input row in input order (chemlm.scoring). A folder fine-tuned by
 this workflow (results/<task>/finetune/<checkpoint>/<split>/seed<seed>/model) carries everything scoring needs.
 A model evaluated with test-time augmentation scores each molecule as the mean over the same SMILES variants (which
 needs RDKit); --no-test-time-augment reads one SMILES per molecule, and then gives no calibrated probabilities.
+
+`compare` reads a long-format CSV of results made anywhere (one row per method and split instance, a column per metric,
+as the method-comparison guidelines' notebooks keep them) and writes, per metric, every pair's mean difference,
+simultaneous interval and adjusted p value (comparison.csv) and a figure, as the workflow's report compares its models
+(chemlm.comparison).
 """
 
 from __future__ import annotations
@@ -64,19 +72,50 @@ def parser() -> argparse.ArgumentParser:
                          help=f"seconds RDKit may spend on one molecule before it is left out as invalid (default: {DEFAULT_TIME_LIMIT:g})")
     predict.add_argument("--no-test-time-augment", dest="test_time_augment", action="store_false",
                          help="read one SMILES per molecule even where a model was evaluated on several (its calibration then does not apply)")
+    compare = verbs.add_parser("compare", help="compare methods' results over the same split instances (repeated-measures tests)")
+    compare.add_argument("table", type=Path, help="a CSV with one row per method and split instance and a column per metric")
+    compare.add_argument("--group-column", required=True, help="the column naming the method (model)")
+    compare.add_argument("--subject-column", required=True, help="the column naming the split instance (e.g. cv_cycle)")
+    compare.add_argument("--metric", action="append", required=True, help="a metric column to compare (repeat for several)")
+    compare.add_argument("--output", type=Path, required=True, help="the folder for comparison.csv and the figures")
+    compare.add_argument("--min-difference", action="append", default=[], metavar="METRIC=VALUE", type=metric_value,
+                         help="the smallest difference that matters for a metric (defaults: AUROC, AUPRC, MCC 0.1; MAE 0.2)")
+    compare.add_argument("--lower-is-better", action="append", default=[], metavar="METRIC",
+                         help="a metric where smaller is better (known: rmse, mae, mse, brier, ece, log_loss)")
+    compare.add_argument("--alpha", type=float, default=0.05, help="family-wise significance level (default: 0.05)")
     return commands
+
+
+def metric_value(text: str) -> tuple[str, float]:
+    name, _, value = text.partition("=")
+    try:
+        return name, float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected METRIC=VALUE, got '{text}'") from None
+
+
+def run(args: argparse.Namespace) -> str:
+    """Carry out a parsed command; the line to print when it is done."""
+    if args.command == "compare":
+        from chemlm.report.comparison import compare_table
+
+        comparisons = compare_table(args.table, args.output, args.group_column, args.subject_column, args.metric,
+                                    dict(args.min_difference), args.lower_is_better, args.alpha)
+        return "\n".join(comparison.verdict() for comparison in comparisons) + f"\nchemlm: comparison written to {args.output}"
+    rows = score_file(args.model, args.input, args.output, args.smiles_column, args.id_column, args.calibration, args.workers,
+                      args.test_time_augment, args.rdkit_time_limit)
+    return f"chemlm: {rows} rows scored into {args.output}"
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s", stream=sys.stderr)
     try:
-        rows = score_file(args.model, args.input, args.output, args.smiles_column, args.id_column, args.calibration, args.workers,
-                          args.test_time_augment, args.rdkit_time_limit)
+        done = run(args)
     except InputError as error:
         print(f"chemlm: error: {error}", file=sys.stderr)
         return 2
-    print(f"chemlm: {rows} rows scored into {args.output}", file=sys.stderr)
+    print(done, file=sys.stderr)
     return 0
 
 
