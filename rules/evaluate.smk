@@ -32,6 +32,46 @@ rule summarize:
         "../scripts/summarize.py"
 
 
+# Every pair of models over the split instances (chemlm.comparison), one job for the whole study: its figures are
+# small and the ranks across tasks need every task.
+rule compare:
+    input:
+        layout.PER_SEED,
+    output:
+        table=layout.COMPARISON,
+        figures=[
+            report(
+                path,
+                caption="../report/comparison.rst",
+                category="Comparison",
+                subcategory=task,
+                labels={"task": task, "split": split},
+            )
+            for (task, split), path in layout.comparison_figures(STUDY).items()
+        ],
+        ranks=report(
+            layout.RANKS,
+            caption="../report/ranks.rst",
+            category="Comparison",
+            labels={"figure": "ranks across tasks"},
+        ),
+    log:
+        layout.log("compare"),
+    benchmark:
+        layout.benchmark("compare")
+    conda:
+        "../envs/plotting.yaml"
+    params:
+        tasks={task: task_params(spec) for task, spec in STUDY.tasks.items()},
+        splits=list(STUDY.splits),
+        settings=STUDY.compare.to_dict(),
+        metric=STUDY.report.metric,
+        # the (task, split) of each of output.figures, in their order
+        figures=[list(key) for key in layout.comparison_figures(STUDY)],
+    script:
+        "../scripts/compare.py"
+
+
 rule test_similarity:
     input:
         unpack(fold_inputs),

@@ -104,7 +104,9 @@ def test_conover_matches_scikit_posthocs(decimals):
 def test_fewer_than_three_instances_make_no_test():
     table = study(np.random.default_rng(4), [0, 0.1], subjects=2)
     comparison = compare_methods(table, "auroc")
-    assert comparison.test == NO_TEST and comparison.pairs == ()
+    assert comparison.test == NO_TEST and len(comparison.pairs) == 1
+    pair = comparison.pairs[0]
+    assert math.isnan(pair.p_adjusted) and not pair.significant and pair.mean_difference == pytest.approx(0.1, abs=0.1)
     assert comparison.verdict("AUROC") == ("AUROC: 2 split instances with a result for every model (a test needs at least 3); "
                                            "no test can be made.")
 

@@ -57,11 +57,13 @@ def test_binary_metric_names_and_values():
     metrics = result["metrics"]
     per_threshold = ["mcc", "f1", "accuracy", "tp", "fp", "tn", "fn"]
     assert list(metrics) == [
-        "auroc", "auprc", "threshold@valid",
+        "auroc", "auprc", "threshold@valid", "prediction_spread",
         *(f"{name}@0.5" for name in per_threshold),
         *(f"{name}@valid" for name in per_threshold),
     ]
     assert metrics["auroc"] == pytest.approx(5 / 6)
+    test_p = np.array(TEST_P)
+    assert metrics["prediction_spread"] == pytest.approx(np.std(np.log(test_p / (1 - test_p))))
     assert metrics["auprc"] == pytest.approx((1 + 1 + 0.75 + 4 / 7) / 4)
     # At 0.5: tp 3, fp 2, tn 4, fn 1 (hand-computed in test_metrics.py).
     assert (metrics["tp@0.5"], metrics["fp@0.5"], metrics["tn@0.5"], metrics["fn@0.5"]) == (3, 2, 4, 1)
@@ -105,7 +107,7 @@ def test_multilabel_per_label_and_means():
         "p:b": [0.2, 0.99, 0.7, 0.3, 0.1, 0.0],
     }
     metrics = evaluate_predictions(prediction_table(valid, test), MULTILABEL, 100, 0)["metrics"]
-    assert list(metrics) == ["auroc", "auprc", "auroc[a]", "auprc[a]", "auroc[b]", "auprc[b]"]
+    assert list(metrics) == ["auroc", "auprc", "auroc[a]", "auprc[a]", "auroc[b]", "auprc[b]", "prediction_spread"]
     assert metrics["auroc[a]"] == pytest.approx(5 / 6)  # positives 0.9, 0.4, 0.8 vs negatives 0.3, 0.6
     assert metrics["auroc[b]"] == pytest.approx(0.5)  # positives 0.7, 0.1 vs negatives 0.2, 0.3; NaN rows left out
     assert metrics["auroc"] == pytest.approx((5 / 6 + 0.5) / 2)
@@ -125,7 +127,7 @@ def test_multiclass_matches_class_names_as_text():
     valid = {"y:activity": ["mid"], "p:high": [0.9], "p:low": [0.05], "p:mid": [0.05]}
     metrics = evaluate_predictions(prediction_table(valid, test), MULTICLASS, 100, 0)["metrics"]
     # accuracy 3/5. high: tp 1, fp 0, fn 1 -> 2/3; low: tp 1, fp 1, fn 1 -> 1/2; mid: tp 1, fp 1, fn 0 -> 2/3.
-    assert list(metrics) == ["accuracy", "macro_f1", "f1[high]", "f1[low]", "f1[mid]"]
+    assert list(metrics) == ["accuracy", "macro_f1", "f1[high]", "f1[low]", "f1[mid]", "prediction_spread"]
     assert metrics["accuracy"] == pytest.approx(0.6)
     assert metrics["f1[high]"] == pytest.approx(2 / 3) and metrics["f1[low]"] == pytest.approx(0.5)
     assert metrics["macro_f1"] == pytest.approx((2 / 3 + 0.5 + 2 / 3) / 3)
@@ -142,12 +144,22 @@ def test_multiclass_numeric_classes_round_trip_through_csv(tmp_path):
     assert metrics["accuracy"] == 1.0 and metrics["macro_f1"] == 1.0
 
 
+def test_nearly_constant_predictions_have_almost_no_spread():
+    """The demo's MLM model once gave every test molecule 0.278 ± 6e-5: a spread far below the flag's 0.1."""
+    test_y = [1, 0, 0, 1, 0, 0, 0, 1, 0, 0]
+    table = prediction_table({"y:active": [0, 1, 0, 1], "p:active": [0.27, 0.28, 0.28, 0.27]},
+                             {"y:active": test_y, "p:active": list(0.278 + np.linspace(-5.9e-5, 5.9e-5, 10))})
+    assert evaluate_predictions(table, BINARY, 0, 0)["metrics"]["prediction_spread"] < 1e-3
+
+
 def test_regression_names_depend_on_the_number_of_labels():
     test = {"y:logS": [1, 2, 3, 4], "p:logS": [1.5, 2, 2.5, 5]}
     valid = {"y:logS": [0], "p:logS": [100]}
     metrics = evaluate_predictions(prediction_table(valid, test), REGRESSION_1, 100, 0)["metrics"]
     # errors 0.5, 0, -0.5, 1 (hand-computed in test_metrics.py)
-    assert list(metrics) == ["rmse", "mae", "r2", "pearson_r"]
+    assert list(metrics) == ["rmse", "mae", "r2", "pearson_r", "prediction_spread"]
+    # sd of the predictions (1.3463) over the sd of the truths (1.1180)
+    assert metrics["prediction_spread"] == pytest.approx(np.std([1.5, 2, 2.5, 5]) / np.std([1, 2, 3, 4]))
     assert metrics["rmse"] == pytest.approx(math.sqrt(0.375)) and metrics["mae"] == pytest.approx(0.5)
     assert metrics["r2"] == pytest.approx(0.7) and metrics["pearson_r"] == pytest.approx(5.5 / math.sqrt(36.25))
 
@@ -155,7 +167,7 @@ def test_regression_names_depend_on_the_number_of_labels():
     valid = {"y:u": [0], "y:v": [0], "p:u": [0], "p:v": [0]}
     metrics = evaluate_predictions(prediction_table(valid, test), REGRESSION_2, 100, 0)["metrics"]
     assert list(metrics)[:4] == ["rmse", "mae", "r2", "pearson_r"]
-    assert set(metrics) - {"rmse", "mae", "r2", "pearson_r"} == {f"{m}[{label}]" for m in ("rmse", "mae", "r2", "pearson_r") for label in "uv"}
+    assert set(metrics) - {"rmse", "mae", "r2", "pearson_r", "prediction_spread"} == {f"{m}[{label}]" for m in ("rmse", "mae", "r2", "pearson_r") for label in "uv"}
     assert metrics["rmse[v]"] == 0 and metrics["rmse"] == pytest.approx(math.sqrt(0.375) / 2)
 
 

@@ -18,7 +18,9 @@ from chemlm.config import Study
 from chemlm.evaluate import evaluate_predictions, write_metrics, write_summary
 from chemlm.io import InputError, write_csv, write_json
 from chemlm.calibration import fit_predictions
+from chemlm.comparison import compare_methods, p_text
 from chemlm.report.calibration import write_calibration_report
+from chemlm.report.comparison import write_study_comparison
 from chemlm.report.figures import ClassificationCurves, scored_labels, write_task_figures
 from chemlm.report.uncertainty import write_uncertainty_report
 from chemlm.report.page import write_report
@@ -34,28 +36,32 @@ SIGNAL = {"MLM": 1.2, "MTR": 0.9, "ecfp4_rf": 2.2}
 N_MOLECULES = {"valid": 60, "test": 80}
 
 
-def study_config(baselines: list[str]) -> dict:
+def study_config(baselines: list[str], seeds: tuple[int, ...] = SEEDS) -> dict:
     config = {
         "tasks": {
             "hiv": {"source": "hiv.csv", "smiles_column": "smiles", "label_columns": ["HIV_active"], "type": "binary"},
             "esol": {"source": "esol.csv", "smiles_column": "smiles", "label_columns": ["logS"], "type": "regression"},
         },
         "checkpoints": {"MLM": {"source": "DeepChem/ChemBERTa-77M-MLM"}, "MTR": {"source": "DeepChem/ChemBERTa-77M-MTR"}},
-        "seeds": list(SEEDS),
+        "seeds": list(seeds),
         "baselines": baselines,
     }
     return config
 
 
 def predictions(task: TaskSpec, signal: float, rng: np.random.Generator) -> pd.DataFrame:
+    """Signal 0: a model that has not learned, the same probability for every molecule but for float noise."""
     folds = []
     for fold, n in N_MOLECULES.items():
-        if task.type is TaskType.BINARY:
+        if task.type is TaskType.BINARY and signal == 0:
+            truth = (rng.random(n) < 0.25).astype(float)
+            predicted = 0.278 + rng.normal(0, 1e-5, n)
+        elif task.type is TaskType.BINARY:
             truth = (rng.random(n) < 0.25).astype(float)
             predicted = 1 / (1 + np.exp(-(signal * (2 * truth - 1) + rng.normal(0, 1.5, n))))
         else:
             truth = rng.normal(-3, 2, n)
-            predicted = truth + rng.normal(0, 2.5 / signal, n)
+            predicted = truth + rng.normal(0, 2.5 / signal, n) if signal else np.full(n, -3.0) + rng.normal(0, 1e-4, n)
         label = task.label_columns[0]
         folds.append(pd.DataFrame({"mol_id": [f"{fold}{i}" for i in range(n)], "fold": fold, f"y:{label}": truth, f"p:{label}": predicted}))
     return pd.concat(folds, ignore_index=True)
@@ -70,10 +76,11 @@ def tiny_png(path: Path, seed: int) -> None:
     figure.savefig(path, dpi=50)
 
 
-def write_run(results: Path, task: TaskSpec, model: str, seed: int, is_baseline: bool, rng: np.random.Generator) -> Path:
+def write_run(results: Path, task: TaskSpec, model: str, seed: int, is_baseline: bool, rng: np.random.Generator,
+              signal: float) -> Path:
     stage = "baselines" if is_baseline else "finetune"
     run_dir = results / task.name / stage / model / "scaffold" / f"seed{seed}"
-    table = predictions(task, SIGNAL[model], rng)
+    table = predictions(task, signal, rng)
     write_csv(table, run_dir / "predictions.csv")
     write_json(fit_predictions(table, task), run_dir / "calibration.json")
     if not is_baseline:
@@ -86,7 +93,7 @@ def write_run(results: Path, task: TaskSpec, model: str, seed: int, is_baseline:
     return metrics
 
 
-def write_data_files(results: Path, task: TaskSpec) -> None:
+def write_data_files(results: Path, task: TaskSpec, seeds: tuple[int, ...]) -> None:
     data = results / task.name / "data"
     label = task.label_columns[0]
     values = [0.0, 1.0, 0.0, 0.0] if task.type is TaskType.BINARY else [-2.1, -3.5, -0.4, -1.0]
@@ -95,7 +102,7 @@ def write_data_files(results: Path, task: TaskSpec) -> None:
     write_csv(pd.DataFrame({"row": [4], "mol_id": ["4"], "smiles": ["C1CC"], "reason": ["unclosed ring"]}), data / "invalid.csv")
     write_csv(pd.DataFrame({"smiles": ["CC"], "mol_ids": ["b;e"], "rows": ["1;5"], "conflicting": [False]}), data / "duplicates.csv")
     balance = {"positives": 1, "negatives": 1, "missing": 0} if task.type is TaskType.BINARY else {"n": 2, "mean": -2.0, "sd": 1.0, "missing": 0}
-    for seed in SEEDS:
+    for seed in seeds:
         write_json({"molecules": 4, "sizes": {"train": 2, "valid": 1, "test": 1}, "fractions": {"train": 0.5, "valid": 0.25, "test": 0.25},
                     "scaffolds": {"train": 1, "valid": 1, "test": 1}, "scaffolds_in_several_folds": 0,
                     "labels": {label: {"train": balance, "valid": balance, "test": balance}}},
@@ -110,21 +117,23 @@ def build_report(config: dict, workdir: Path) -> None:
     write_report(config, declared(config), REPO, workdir / layout.REPORT_HTML, workdir / layout.REPORT_MARKDOWN, root=workdir)
 
 
-def build_study(workdir: Path, baselines: list[str], projections: bool) -> tuple[dict, Path]:
+def build_study(workdir: Path, baselines: list[str], projections: bool, seeds: tuple[int, ...] = SEEDS,
+                signals: dict[str, float] | None = None) -> tuple[dict, Path]:
     """Synthetic results of two tasks (binary, regression), MLM and MTR over three seeds, and `baselines`
     (only ecfp4_rf has predictions); then the report's figures and the report itself. Returns config and results dir."""
-    config = study_config(baselines)
+    signals = {**SIGNAL, **(signals or {})}
+    config = study_config(baselines, seeds)
     study = Study.from_config(config)
     results = workdir / "results"
     rng = np.random.default_rng(7)
     metric_files = []
     for task in study.tasks.values():
-        write_data_files(results, task)
+        write_data_files(results, task, seeds)
         for model in study.models:
-            for seed in SEEDS:
-                metric_files.append(write_run(results, task, model, seed, study.is_baseline(model), rng))
+            for seed in seeds:
+                metric_files.append(write_run(results, task, model, seed, study.is_baseline(model), rng, signals[model]))
     if projections:
-        for seed in SEEDS:
+        for seed in seeds:
             for model in study.checkpoints:
                 tiny_png(workdir / layout.projection("png", "hiv", model, "scaffold", seed, "pca"), seed)
                 write_json({"zeroshot": {"silhouette": 0.01, "knn": 0.61, "logreg": 0.64, "probe_metric": "auroc"},
@@ -132,12 +141,15 @@ def build_study(workdir: Path, baselines: list[str], projections: bool) -> tuple
                             "pca_explained_variance": {"zeroshot": [0.3, 0.1], "finetuned": [0.5, 0.2]}},
                            workdir / layout.separation("hiv", model, "scaffold", seed))
     write_summary(metric_files, results / "metrics.csv", results / "summary.csv")
+    write_study_comparison(results / "metrics.csv", study.tasks, study.splits, study.compare, study.report.metric,
+                           workdir / layout.COMPARISON, {key: workdir / path for key, path in layout.comparison_figures(study).items()},
+                           workdir / layout.RANKS)
     for name, task in study.tasks.items():
-        for seed in SEEDS:  # the test molecules' similarity to the training fold: the first ones most alike
+        for seed in seeds:  # the test molecules' similarity to the training fold: the first ones most alike
             write_csv(pd.DataFrame({"mol_id": [f"test{i}" for i in range(N_MOLECULES["test"])],
                                     "max_similarity": np.linspace(0.9, 0.2, N_MOLECULES["test"]), "neighbour_id": "t0"}),
                       workdir / layout.test_similarity(name, "scaffold", seed))
-        models = {"checkpoints": list(study.checkpoints), "baselines": list(study.baselines), "seeds": list(SEEDS)}
+        models = {"checkpoints": list(study.checkpoints), "baselines": list(study.baselines), "seeds": list(seeds)}
         write_uncertainty_report(task, "scaffold", **models, method="platt", inputs=[path for paths in layout.uncertainty_inputs(study, name, "scaffold").values() for path in paths],
                                  figure_png=workdir / layout.report_figure(name, "scaffold", "uncertainty"),
                                  table_csv=workdir / layout.report_figure(name, "scaffold", "uncertainty", "csv"), root=workdir)
@@ -147,7 +159,7 @@ def build_study(workdir: Path, baselines: list[str], projections: bool) -> tuple
                                      figure_png=workdir / layout.report_figure(name, "scaffold", "calibration"),
                                      table_csv=workdir / layout.report_figure(name, "scaffold", "calibration", "csv"), root=workdir)
         inputs = [path for paths in layout.report_figure_inputs(study, name, "scaffold").values() for path in paths]
-        write_task_figures(task, "scaffold", list(study.checkpoints), list(study.baselines), list(SEEDS), inputs,
+        write_task_figures(task, "scaffold", list(study.checkpoints), list(study.baselines), list(seeds), inputs,
                            workdir / layout.report_figure(name, "scaffold", "test_curves"),
                            workdir / layout.report_figure(name, "scaffold", "learning_curves"), root=workdir)
     for rule, seconds in (("finetune/hiv/MLM/scaffold/seed0", 12.5), ("finetune/hiv/MLM/scaffold/seed1", 7.5), ("summarize", 0.4)):
@@ -176,7 +188,7 @@ def test_summary_markdown_has_the_overview_table_and_references(study):
     assert header == "| model | kind | hiv · scaffold · AUROC ↑ | esol · scaffold · RMSE ↓ |"
     rf_mean, rf_sd = summary_stat(results, "ecfp4_rf")
     rf_row = next(line for line in markdown.splitlines() if line.startswith("| ecfp4_rf"))
-    assert f"**{rf_mean:.3f} ± {rf_sd:.3f} (n=3)**" in rf_row  # the best AUROC, in bold
+    assert f"| {rf_mean:.3f} ± {rf_sd:.3f} (n=3) |" in rf_row and "**" not in markdown  # no model marked best
     assert "| MLM (published) | single run, reference | 0.793 | — |" in markdown
     assert "| MTR (published) | single run, reference | 0.733 | — |" in markdown
 
@@ -187,14 +199,20 @@ def test_statements_compare_with_published_runs_and_baselines_from_the_data(stud
     mlm_mean, mlm_sd = summary_stat(results, "MLM")
     rf_mean, rf_sd = summary_stat(results, "ecfp4_rf")
     assert f"MLM: {mlm_mean:.3f} ± {mlm_sd:.3f}, n=3 here against 0.793 published (single run), difference {mlm_mean - 0.793:+.3f}" in markdown
-    assert (f"hiv / scaffold (AUROC): the best baseline, ecfp4_rf ({rf_mean:.3f} ± {rf_sd:.3f}, n=3), is better than "
-            f"the best fine-tuned transformer, MLM ({mlm_mean:.3f} ± {mlm_sd:.3f}, n=3); difference {rf_mean - mlm_mean:+.3f}.") in markdown
+    per_seed = pd.read_csv(results / "metrics.csv", dtype={"seed": str})
+    for task, metric, label in (("hiv", "auroc", "AUROC"), ("esol", "rmse", "RMSE")):
+        rows = per_seed[(per_seed["task"] == task) & (per_seed["metric"] == metric)]
+        expected = compare_methods(rows, metric, group="checkpoint", subject="seed", min_difference=0.1 if task == "hiv" else 0.2)
+        assert expected.test != "no test" and f"{task} / scaffold: {expected.verdict(label)}" in markdown
+    assert re.search(r"hiv / scaffold: AUROC(:| over) .*3 split instances \((rm-ANOVA|Friedman)", markdown)
     means = {model: summary_stat(results, model)[0] for model in ("MLM", "MTR", "ecfp4_rf")}
     above = [f"{model} ({mean:.3f})" for model, mean in means.items() if mean > 0.793]
     assert above, "the synthetic random forest should beat the published runs"
     assert f"Models here that score better than the best published run (MLM 0.793): {', '.join(above)}." in markdown
-    # RMSE: lower is better, and the random forest's predictions are the closest.
-    assert "esol / scaffold (RMSE): the best baseline, ecfp4_rf" in markdown and "is better than the best fine-tuned" in markdown
+    comparison = pd.read_csv(results / "comparison.csv")
+    esol = comparison[(comparison["task"] == "esol") & (comparison["metric"] == "rmse")]
+    assert esol.iloc[0]["first"] == "ecfp4_rf"  # RMSE: lower is better, and the random forest's predictions are the closest
+    assert set(comparison["metric"]) == {"auroc", "auprc", "mcc@valid", "rmse", "mae", "r2"} and len(comparison) == 6 * 3
 
 
 def test_paired_differences_are_per_seed(study):
@@ -205,18 +223,22 @@ def test_paired_differences_are_per_seed(study):
     markdown = (results / "report" / "summary.md").read_text()
     for seed, difference in differences.items():
         assert f"| {seed} | {auroc['MLM'][seed]:.3f} | {auroc['MTR'][seed]:.3f} | {difference:+.3f} |" in markdown
-    assert f"MLM − MTR (AUROC): mean {differences.mean():+.3f}, sd {differences.std(ddof=1):.3f} over 3 seeds" in markdown
+    assert f"MLM − MTR (AUROC): mean {differences.mean():+.3f}, sd {differences.std(ddof=1):.3f} over 3 split instances." in markdown
+    pair = pd.read_csv(results / "comparison.csv").query("task == 'hiv' and metric == 'auroc'")
+    pair = pair[pair["first"].isin(["MLM", "MTR"]) & pair["second"].isin(["MLM", "MTR"])].iloc[0]
+    assert f"{pair['test']} over all 3 models:" in markdown and f"adjusted {p_text(pair['p_adjusted'])}" in markdown
 
 
 def test_page_has_every_section_and_embeds_every_image(study):
     _, results = study
     page = (results / "report" / "index.html").read_text()
-    for anchor in ("overview", "paired", "curves", "learning", "calibration", "uncertainty", "embeddings", "qc", "splits", "provenance"):
+    for anchor in ("overview", "comparison", "paired", "curves", "learning", "calibration", "uncertainty", "embeddings", "qc", "splits", "provenance"):
         assert f'<section id="{anchor}">' in page
     assert '<section id="predictions">' not in page and '<section id="pretraining">' not in page  # neither configured
     sources = re.findall(r'<img src="([^"]*)"', page)
-    # curves and learning curves of both tasks, calibration (binary only), uncertainty of both, a projection of each checkpoint
-    assert len(sources) == 2 * 2 + 1 + 2 + 2
+    # curves and learning curves of both tasks, calibration (binary only), uncertainty of both, a projection of each
+    # checkpoint, the comparison of both tasks and the ranks across them
+    assert len(sources) == 2 * 2 + 1 + 2 + 2 + 2 + 1
     assert all(source.startswith("data:image/png;base64,") for source in sources)
     assert not re.search(r'(?:src|href)="(?!data:|#)', page)  # nothing outside the file
     assert "silhouette" in page and "0.010 → 0.200" in page and "— →" not in page and "0.770" in page
@@ -237,7 +259,7 @@ def test_missing_inputs_are_stated_and_sections_that_do_not_apply_are_left_out(t
     config, results = build_study(tmp_path, [], projections=False)
     page = (results / "report" / "index.html").read_text()
     assert "No separation files." in page and f"{layout.projection('png', 'hiv', 'MLM', 'scaffold', 0, 'pca')} is missing" in page
-    assert "hiv / scaffold (AUROC): best model MLM" in page and "no baseline results to compare with" in page
+    assert re.search(r"hiv / scaffold: AUROC(:| over) .*3 split instances", page)
     assert '<section id="paired">' in page and '<section id="pretraining">' not in page  # nothing pre-trained here
     for paired in (["MLM", "ChemBERTa-big"], None):  # a checkpoint that did not run, or no pair asked for
         config["report"] = {"paired": paired}
@@ -246,6 +268,18 @@ def test_missing_inputs_are_stated_and_sections_that_do_not_apply_are_left_out(t
         page = (results / "report" / "index.html").read_text()
         assert '<section id="paired">' not in page and "Paired comparison" not in page
         assert "No benchmark files." in page
+
+
+def test_fewer_than_three_instances_make_no_test_and_a_flat_model_is_named(tmp_path):
+    config, results = build_study(tmp_path, ["ecfp4_rf"], projections=False, seeds=(0, 1), signals={"MTR": 0})
+    markdown = (results / "report" / "summary.md").read_text()
+    assert ("hiv / scaffold: AUROC: 2 split instances with a result for every model (a test needs at least 3); no test can "
+            "be made. MTR has not learned (test predictions nearly constant in 2 of 2 split instances") in markdown
+    assert "| MTR | fine-tuned; has not learned on hiv / scaffold, esol / scaffold |" in markdown
+    assert "over 2 split instances. 2 split instances with a result for every model" in markdown  # the paired section
+    comparison = pd.read_csv(results / "comparison.csv")
+    assert (comparison["test"] == "no test").all() and comparison["p_adjusted"].isna().all()
+    assert set(comparison.query("task == 'hiv'")["not_learned"].fillna("")) == {"", "MTR"}
 
 
 def test_a_study_without_the_published_task_shows_no_published_references(tmp_path):

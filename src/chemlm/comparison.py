@@ -7,8 +7,8 @@ repeated cross-validation) and metric value. For each metric:
 2. repeated-measures ANOVA with the subject as the block, and its checks: Levene's test across the methods and the
    ratio of the largest to the smallest variance (above 3 fails);
 3. where the checks pass, Tukey's HSD for every pair with the ANOVA's residual mean square: simultaneous intervals
-   at family-wise `alpha`, as the guidelines' `rm_tukey_hsd`; where they fail, the Friedman test and Conover's
-   post-hoc test with Holm's correction (as scikit-posthocs computes it);
+   at family-wise `alpha`, as the guidelines' `rm_tukey_hsd`; where they fail, the Friedman test and, where it
+   rejects, Conover's post-hoc test with Holm's correction (as scikit-posthocs computes it);
 4. a pair's difference is significant at `alpha`, and matters when it is also at least `min_difference` (the
    practical-significance threshold of the metric; without one, significance alone decides).
 With fewer than `MIN_SUBJECTS` complete subjects or fewer than two methods, no test is made and the result says why.
@@ -133,12 +133,15 @@ class MethodComparison:
             matrix.loc[pair.first, pair.second] = matrix.loc[pair.second, pair.first] = pair.p_adjusted
         return matrix
 
-    def verdict(self, label: str | None = None) -> str:
+    def verdict(self, label: str | None = None, not_learned: Mapping[str, str] | None = None) -> str:
         """One sentence: which differences are real and large enough to matter, or that the methods are not
-        distinguishable; without a test, why."""
+        distinguishable; without a test, why. `not_learned`: models that have not learned, with why; a difference
+        against such a model is not one between models, so it is named apart."""
         label = label or self.metric
+        not_learned = {name: why for name, why in (not_learned or {}).items() if name in self.methods}
+        flagged = "".join(f" {name} has not learned ({why}), so its {label} is not that of a model." for name, why in not_learned.items())
         if self.test == NO_TEST:
-            return f"{label}: {self.reason}; no test can be made."
+            return f"{label}: {self.reason}; no test can be made." + flagged
         threshold = f" and at least {self.min_difference:g}" if self.min_difference is not None else ""
         where = f"over {self.subjects} split instances ({self.test}, family-wise alpha {self.alpha:g})"
 
@@ -146,19 +149,21 @@ class MethodComparison:
             better, worse = (pair.first, pair.second) if self.is_better(pair.mean_difference) else (pair.second, pair.first)
             return f"{better} better than {worse} by {abs(pair.mean_difference):.3f} (adjusted {p_text(pair.p_adjusted)})"
 
-        mattering = [described(pair) for pair in self.pairs if pair.matters]
-        small = [described(pair) for pair in self.pairs if pair.significant and not pair.matters]
+        pairs = [pair for pair in self.pairs if pair.first not in not_learned and pair.second not in not_learned]
+        mattering = [described(pair) for pair in pairs if pair.matters]
+        small = [described(pair) for pair in pairs if pair.significant and not pair.matters]
         if not mattering and not small:
-            return f"{label}: no two models are distinguishable {where}."
+            models = "models that learned" if not_learned else "models"
+            return f"{label}: no two {models} are distinguishable {where}." + flagged
         parts = []
         if mattering:
             parts.append(f"differences that are significant{threshold}: " + "; ".join(mattering))
         if small:
             parts.append(f"significant but smaller than the practical threshold {self.min_difference:g}, so not a "
                          "difference that matters: " + "; ".join(small))
-        rest = len(self.pairs) - len(mattering) - len(small)
+        rest = len(pairs) - len(mattering) - len(small)
         tail = f"; the other {rest} pair{'s are' if rest != 1 else ' is'} not distinguishable" if rest else ""
-        return f"{label} {where}: " + ". ".join(parts) + tail + "."
+        return f"{label} {where}: " + ". ".join(parts) + tail + "." + flagged
 
     def is_better(self, difference: float) -> bool:
         """Whether a positive-or-negative first − second difference favours the first."""
@@ -322,8 +327,11 @@ def compare_methods(
     if k < 2:
         return result(NO_TEST, f"{k} model{'s' if k != 1 else ''} with results")
     if n < MIN_SUBJECTS:
+        means = values.mean()
+        untested = [Pair(first, second, float(means[first] - means[second]), math.nan, math.nan, math.nan, False, False)
+                    for index, first in enumerate(values.columns) for second in values.columns[index + 1:]]
         return result(NO_TEST, f"{n} split instance{'s' if n != 1 else ''} with a result for every model (a test needs "
-                               f"at least {MIN_SUBJECTS})")
+                               f"at least {MIN_SUBJECTS})", pairs=untested)
     anova = rm_anova(values)
     levene_p, ratio = assumption_checks(values)
     friedman_p = friedman(values)
@@ -347,7 +355,10 @@ def compare_methods(
     for index, first in enumerate(values.columns):
         for second in values.columns[index + 1:]:
             difference, p = float(means[first] - means[second]), float(conover.loc[first, second])
-            pairs.append(Pair(first, second, difference, math.nan, math.nan, p, p < alpha, matters(difference, p < alpha)))
+            # Conover's test follows a significant Friedman test; alone it finds "differences" in a few instances ranked
+            # alike (its statistic grows without bound as the ranks agree)
+            significant = p < alpha and friedman_p < alpha
+            pairs.append(Pair(first, second, difference, math.nan, math.nan, p, significant, matters(difference, significant)))
     failed = "Levene's test" if levene_p < alpha else f"the variance ratio {ratio:.2g} (above {MAX_VARIANCE_RATIO:g})"
     return result(CONOVER, f"the ANOVA's checks fail: {failed}", anova.p, friedman_p, levene_p, ratio, pairs)
 

@@ -313,6 +313,26 @@ class ReportSettings:
 
 
 @dataclass(frozen=True)
+class CompareSettings:
+    """The `compare` block: family-wise alpha, practical-significance thresholds by metric (the guidelines' values,
+    replaced key by key by the config's) and the spread below which a model has not learned."""
+
+    alpha: float
+    min_difference: dict[str, float]
+    not_learned_spread: float
+
+    @classmethod
+    def from_config(cls, compare: Mapping[str, Any]) -> CompareSettings:
+        from chemlm.comparison import DEFAULT_MIN_DIFFERENCE
+
+        thresholds = {**DEFAULT_MIN_DIFFERENCE, **{str(key): float(value) for key, value in compare["min_difference"].items()}}
+        return cls(float(compare["alpha"]), canonical(thresholds), float(compare["not_learned_spread"]))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
 class SearchSettings:
     """The `search` block: trials, the Sobol seed, the fine-tuning seeds of each trial, the global space."""
 
@@ -415,6 +435,7 @@ class Study:
     predict: PredictSettings | None
     search: SearchSettings | None
     report: ReportSettings
+    compare: CompareSettings
 
     @classmethod
     def from_config(cls, raw: Mapping[str, Any], schema: dict | None = None) -> Study:
@@ -461,6 +482,7 @@ class Study:
             predict=PredictSettings.from_config(config["predict"], config) if "predict" in config else None,
             search=SearchSettings.from_config(config["search"]) if "search" in config else None,
             report=ReportSettings.from_config(config["report"]),
+            compare=CompareSettings.from_config(config["compare"]),
         )
 
     @property

@@ -129,6 +129,33 @@ def _as_number(text: str) -> float | None:
 # ---------------------------------------------------------------------------------------------------
 # Metrics per task type
 
+# Probabilities are clipped this far from 0 and 1 before their logit, so that a saturated prediction stays finite.
+LOGIT_CLIP = 1e-7
+# The metric that shows whether a model's test predictions vary at all (chemlm.report flags those that barely do).
+SPREAD = "prediction_spread"
+
+
+def logit_spread(probabilities: np.ndarray) -> float:
+    """The sd over molecules of each column's logit (binary and multi-label probabilities), mean over columns."""
+    clipped = np.clip(probabilities, LOGIT_CLIP, 1 - LOGIT_CLIP)
+    return float(np.mean(np.std(np.log(clipped) - np.log1p(-clipped), axis=0)))
+
+
+def log_probability_spread(probabilities: np.ndarray) -> float:
+    """The sd over molecules of each class's log-probability (multi-class), mean over classes."""
+    return float(np.mean(np.std(np.log(np.clip(probabilities, LOGIT_CLIP, 1.0)), axis=0)))
+
+
+def relative_spread(truths: np.ndarray, predictions: np.ndarray) -> float:
+    """The sd of the predictions over the sd of the true values, per label on its labelled molecules, mean over labels
+    (regression); NaN where the true values do not vary."""
+    ratios = []
+    for column in range(truths.shape[1]):
+        present = ~np.isnan(truths[:, column])
+        truth_sd = float(np.std(truths[present, column]))
+        ratios.append(float(np.std(predictions[present, column])) / truth_sd if truth_sd > 0 else math.nan)
+    return float(np.mean(ratios))
+
 
 def _threshold_entries(name: str, result: ThresholdMetrics) -> tuple[dict[str, float], dict[str, float]]:
     """The metrics@name entries and the confusion entry of one threshold."""
@@ -154,7 +181,7 @@ def _evaluate_binary(predictions: pd.DataFrame, task: TaskSpec, bootstrap_sample
     threshold = choose_threshold(y_valid, p_valid, context=f"valid fold of label '{label}'")
     fixed = binary_metrics(y_test, p_test, FIXED_THRESHOLD, context=context)
     at_threshold = {str(FIXED_THRESHOLD): fixed.at_threshold, "valid": threshold_metrics(y_test, p_test, threshold, context=context)}
-    metrics = {"auroc": fixed.auroc, "auprc": fixed.auprc, "threshold@valid": threshold}
+    metrics = {"auroc": fixed.auroc, "auprc": fixed.auprc, "threshold@valid": threshold, SPREAD: logit_spread(p_test[:, None])}
     confusion = {}
     for name, result in at_threshold.items():
         metrics_at, confusion[name] = _threshold_entries(name, result)
@@ -181,10 +208,9 @@ def _evaluate_multilabel(predictions: pd.DataFrame, task: TaskSpec) -> dict[str,
     truth_columns, prediction_columns = [label_header(label) for label in labels], [prediction_header(label) for label in labels]
     _require_columns(predictions, truth_columns + prediction_columns)
     test = _fold(predictions, "test")
-    scores = multilabel_metrics(
-        _binary_labels(test, truth_columns), _probabilities(test, prediction_columns), labels, context="test fold"
-    )
-    return _label_metrics(scores, labels, with_per_label=True)
+    probabilities = _probabilities(test, prediction_columns)
+    scores = multilabel_metrics(_binary_labels(test, truth_columns), probabilities, labels, context="test fold")
+    return {**_label_metrics(scores, labels, with_per_label=True), SPREAD: logit_spread(probabilities)}
 
 
 def _evaluate_regression(predictions: pd.DataFrame, task: TaskSpec) -> dict[str, float]:
@@ -192,10 +218,9 @@ def _evaluate_regression(predictions: pd.DataFrame, task: TaskSpec) -> dict[str,
     truth_columns, prediction_columns = [label_header(label) for label in labels], [prediction_header(label) for label in labels]
     _require_columns(predictions, truth_columns + prediction_columns)
     test = _fold(predictions, "test")
-    scores = regression_metrics(
-        _numbers(test, truth_columns), _predictions(test, prediction_columns), labels, context="test fold"
-    )
-    return _label_metrics(scores, labels, with_per_label=len(labels) > 1)
+    truths, predicted = _numbers(test, truth_columns), _predictions(test, prediction_columns)
+    scores = regression_metrics(truths, predicted, labels, context="test fold")
+    return {**_label_metrics(scores, labels, with_per_label=len(labels) > 1), SPREAD: relative_spread(truths, predicted)}
 
 
 def _evaluate_multiclass(predictions: pd.DataFrame, task: TaskSpec) -> dict[str, float]:
@@ -206,9 +231,10 @@ def _evaluate_multiclass(predictions: pd.DataFrame, task: TaskSpec) -> dict[str,
         raise InputError(f"a multiclass predictions file needs a {PREDICTION_PREFIX}<class> column per class, found {len(prediction_columns)}")
     classes = [column.removeprefix(PREDICTION_PREFIX) for column in prediction_columns]
     test = _fold(predictions, "test")
+    probabilities = _probabilities(test, prediction_columns)
     result = multiclass_metrics(
         _class_indices(test[truth_column], classes),
-        _probabilities(test, prediction_columns),
+        probabilities,
         classes,
         context=f"test fold of label '{task.label_columns[0]}'",
     )
@@ -216,6 +242,7 @@ def _evaluate_multiclass(predictions: pd.DataFrame, task: TaskSpec) -> dict[str,
         "accuracy": result.accuracy,
         "macro_f1": result.macro_f1,
         **{f"f1[{name}]": value for name, value in result.f1_by_class.items()},
+        SPREAD: log_probability_spread(probabilities),
     }
 
 

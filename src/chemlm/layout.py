@@ -27,6 +27,10 @@ CALIBRATED_TYPES = ("binary", "multilabel")
 
 SUMMARY = "results/summary.csv"
 PER_SEED = "results/metrics.csv"
+# Every pair of models compared over the split instances, per task, split and metric (chemlm.comparison).
+COMPARISON = "results/comparison.csv"
+# The models' ranks over tasks and splits, with their critical-difference diagram.
+RANKS = "results/report/figures/ranks.png"
 REPORT_HTML = "results/report/index.html"
 REPORT_MARKDOWN = "results/report/summary.md"
 CORPUS_SMILES = "results/pretrain/corpus/smiles.csv"
@@ -53,6 +57,7 @@ JOB_NAMES: dict[str, str | None] = {
     "finetune": "{task}/{checkpoint}/{split}/seed{seed}",
     "evaluate": "{task}/{model}/{split}/seed{seed}",
     "summarize": None,
+    "compare": None,
     "embed": "{task}/{checkpoint}/{split}/seed{seed}/{stage}",
     "project": "{task}/{checkpoint}/{split}/seed{seed}/{method}",
     "separation": "{task}/{checkpoint}/{split}/seed{seed}",
@@ -199,6 +204,11 @@ def prediction_figure(task: str = TASK, split: str = SPLIT, library: str = LIBRA
     return f"results/report/figures/{task}/{split}/predictions/{library}/{model}.png"
 
 
+def comparison_figures(study: Study) -> dict[tuple[str, str], str]:
+    """The comparison figure of each task and split: pairs' intervals, mean differences, each model over the instances."""
+    return {(task, split): report_figure(task, split, "comparison") for task in study.tasks for split in study.splits}
+
+
 def checkpoint_to_load(study: Study, checkpoint: str) -> CheckpointSpec:
     """The checkpoint as fine-tuning loads it: a `pretrained:<name>` source becomes the folder pretrain writes."""
     spec = study.checkpoints[checkpoint]
@@ -247,6 +257,7 @@ def workflow_jobs(study: Study) -> Iterator[tuple[str, dict[str, object]]]:
         for name, spec in study.pretrained.items():
             yield "pretrain", {"objective": spec.objective, "size": spec.size, "pretrained": name}
     yield "summarize", {}
+    yield "compare", {}
     yield "report", {}
 
 
@@ -351,6 +362,7 @@ def report_inputs(study: Study) -> dict[str, list[str]]:
     ]
     return {
         "summary": [SUMMARY, PER_SEED],
+        "comparison": [COMPARISON, RANKS, *comparison_figures(study).values()],
         "figures": [report_figure(task, split, figure) for task in study.tasks for split in study.splits for figure in REPORT_FIGURES],
         "data": [
             data_file(name, task) for task in study.tasks for name in ("qc.json", "molecules.csv", "invalid.csv", "duplicates.csv")

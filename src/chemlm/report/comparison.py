@@ -19,16 +19,32 @@ from matplotlib.figure import Figure
 from chemlm.comparison import (
     CONOVER,
     NO_TEST,
+    PAIR_COLUMNS,
     MethodComparison,
     RankSummary,
+    compare_methods,
     compare_metrics,
+    higher_is_better,
     p_text,
+    rank_models,
 )
+from chemlm.config import CompareSettings
+from chemlm.evaluate import SPREAD
 from chemlm.io import InputError, atomic_path, read_csv, write_csv
+from chemlm.tasks import TaskSpec, TaskType
 
 logger = logging.getLogger(__name__)
 
 DPI = 110
+# What the workflow compares per task type: the guidelines' headline metrics (thresholds and counts are not compared);
+# the first is the task's headline metric unless `report.metric` names another of them.
+COMPARED_METRICS = {
+    TaskType.BINARY: ("auroc", "auprc", "mcc@valid"),
+    TaskType.MULTILABEL: ("auroc", "auprc"),
+    TaskType.MULTICLASS: ("macro_f1", "accuracy"),
+    TaskType.REGRESSION: ("rmse", "mae", "r2"),
+}
+STUDY_COLUMNS = ["task", "split", *PAIR_COLUMNS, "not_learned"]
 
 
 def file_name(metric: str) -> str:
@@ -171,3 +187,95 @@ def compare_table(
         save_figure(comparison_figure(comparison, comparison.metric, table_path.name), output_dir / f"{file_name(comparison.metric)}.png")
         logger.info("%s", comparison.verdict())
     return comparisons
+
+
+# ---------------------------------------------------------------------------------------------------
+# The workflow's comparison: every task and split, over its split instances
+
+
+def headline_metric(task: TaskSpec, preferred: str) -> str:
+    """`preferred` (config `report.metric`) where the task type has it, else the type's first compared metric."""
+    compared = COMPARED_METRICS[task.type]
+    return preferred if preferred in compared else compared[0]
+
+
+def threshold_for(metric: str, settings: CompareSettings) -> float | None:
+    """The practical threshold of a metric, by its name or its name before '@' (mcc@valid: mcc's)."""
+    return settings.min_difference.get(metric, settings.min_difference.get(metric.split("@")[0]))
+
+
+def not_learned_models(per_seed: pd.DataFrame, task: str, split: str, settings: CompareSettings) -> dict[str, str]:
+    """Models whose test predictions barely vary (spread below the threshold) in most split instances, with why."""
+    rows = per_seed[(per_seed["task"] == task) & (per_seed["split"] == split) & (per_seed["metric"] == SPREAD)]
+    flagged = {}
+    for model, spreads in rows.groupby("checkpoint", sort=False)["value"]:
+        low = int((spreads < settings.not_learned_spread).sum())
+        if low * 2 > len(spreads):
+            flagged[str(model)] = (f"test predictions nearly constant in {low} of {len(spreads)} split instances: spread "
+                                   f"{spreads.median():.2g} < {settings.not_learned_spread:g}")
+    return flagged
+
+
+def study_comparisons(
+    per_seed: pd.DataFrame, tasks: Mapping[str, TaskSpec], splits: Sequence[str], settings: CompareSettings,
+) -> dict[tuple[str, str, str], MethodComparison]:
+    """(task, split, metric) -> every pair of models over the split instances (metrics.csv's seeds), for the metrics
+    the task type compares."""
+    comparisons = {}
+    for task, spec in tasks.items():
+        for split in splits:
+            rows = per_seed[(per_seed["task"] == task) & (per_seed["split"] == split)]
+            for metric in COMPARED_METRICS[spec.type]:
+                values = rows[rows["metric"] == metric]
+                if not values.empty:
+                    comparisons[(task, split, metric)] = compare_methods(
+                        values, metric, group="checkpoint", subject="seed", value="value",
+                        min_difference=threshold_for(metric, settings), alpha=settings.alpha,
+                    )
+    return comparisons
+
+
+def headline_ranks(
+    comparisons: Mapping[tuple[str, str, str], MethodComparison], tasks: Mapping[str, TaskSpec], splits: Sequence[str],
+    preferred: str,
+) -> RankSummary:
+    """Each model's rank on each task and split by the mean of its headline metric."""
+    columns = {}
+    directions = {}
+    for task, spec in tasks.items():
+        metric = headline_metric(spec, preferred)
+        for split in splits:
+            comparison = comparisons.get((task, split, metric))
+            if comparison is not None:
+                columns[f"{task} / {split}"] = comparison.means
+                directions[f"{task} / {split}"] = higher_is_better(metric)
+    return rank_models(pd.DataFrame(columns).T, directions)
+
+
+def write_study_comparison(
+    per_seed_csv: str | Path, tasks: Mapping[str, TaskSpec], splits: Sequence[str], settings: CompareSettings,
+    preferred: str, comparison_csv: str | Path, figures: Mapping[tuple[str, str], str | Path], ranks_png: str | Path | None,
+) -> None:
+    """comparison.csv (every pair, task, split and compared metric), a figure of the headline metric per task and
+    split, and, with several tasks or splits, the ranks' critical-difference diagram."""
+    per_seed = read_csv(per_seed_csv, dtype={"task": str, "checkpoint": str, "split": str, "seed": str, "metric": str})
+    comparisons = study_comparisons(per_seed, tasks, splits, settings)
+    tables = []
+    for (task, split, metric), comparison in comparisons.items():
+        flagged = not_learned_models(per_seed, task, split, settings)
+        table = comparison.pair_table()
+        table.insert(0, "split", split)
+        table.insert(0, "task", task)
+        table["not_learned"] = [", ".join(name for name in (first, second) if name in flagged)
+                                for first, second in zip(table["first"], table["second"])]
+        tables.append(table)
+        logger.info("%s / %s: %s", task, split, comparison.verdict(metric, flagged))
+    write_csv(pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=STUDY_COLUMNS), comparison_csv)
+    for (task, split), path in figures.items():
+        metric = headline_metric(tasks[task], preferred)
+        comparison = comparisons.get((task, split, metric))
+        if comparison is None:
+            raise InputError(f"{per_seed_csv}: no {metric} values of task '{task}', split '{split}'")
+        save_figure(comparison_figure(comparison, metric, f"{task} / {split}"), path)
+    if ranks_png is not None:
+        save_figure(rank_figure(headline_ranks(comparisons, tasks, splits, preferred), "Models across tasks"), ranks_png)

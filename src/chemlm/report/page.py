@@ -21,6 +21,7 @@ from chemlm.report.sections import (
     calibration_section,
     overview_section,
     overview_table,
+    comparison_section,
     paired_comparisons,
     paired_section,
     predictions_section,
@@ -65,6 +66,7 @@ def build_sections(results: StudyResults, repository: Path) -> list[Section]:
     settings = results.study.report
     sections = [
         overview_section(results, settings),
+        comparison_section(results, settings),
         paired_section(results, settings),
         curves_section(results),
         learning_section(results),
@@ -96,7 +98,8 @@ def render_page(sections: Sequence[Section], title: str = TITLE) -> str:
 
 def summary_markdown(results: StudyResults, settings: ReportSettings) -> str:
     """The overview table, what it says, and the paired differences, in Markdown."""
-    lines = [f"# {TITLE}", "", "Test-fold metric, mean ± sd over seeds (n = seeds); best per column in bold; published values are single runs.", ""]
+    lines = [f"# {TITLE}", "", "Test-fold metric, mean ± sd over split instances (n = instances); no model is marked best: the statements below "
+             "say which differences are real (every pair: results/comparison.csv); published values are single runs.", ""]
     lines += [overview_table(results, settings).markdown(), "", "## How the numbers compare", ""]
     lines += [f"- {statement}" for statement in comparison_statements(results, settings)]
     comparisons = paired_comparisons(results, settings)

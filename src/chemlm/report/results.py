@@ -6,34 +6,31 @@ import math
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from chemlm import layout
+from chemlm.comparison import MethodComparison
 from chemlm.config import Study
 from chemlm.evaluate import PER_SEED_COLUMNS, SUMMARY_COLUMNS
 from chemlm.io import InputError, read_csv, read_json
 from chemlm.tasks import TaskSpec, TaskType
 
-# The metric each task type is validated on during fine-tuning; a task reports it when it lacks `report.metric`.
+# The metric each task type is validated on during fine-tuning.
 VALIDATION_METRIC = {
     TaskType.BINARY: "auroc",
     TaskType.MULTILABEL: "auroc",
     TaskType.MULTICLASS: "macro_f1",
     TaskType.REGRESSION: "rmse",
 }
-LOWER_IS_BETTER = frozenset({"rmse", "mae"})
 METRIC_LABELS = {"auroc": "AUROC", "auprc": "AUPRC", "macro_f1": "macro-F1", "rmse": "RMSE", "mae": "MAE", "r2": "R²"}
 
 
 def metric_label(metric: str) -> str:
     return METRIC_LABELS.get(metric, metric)
-
-
-def higher_is_better(metric: str) -> bool:
-    return metric not in LOWER_IS_BETTER
 
 
 @dataclass(frozen=True)
@@ -126,10 +123,23 @@ class StudyResults:
         return self.study.is_baseline(model)
 
     def metric_for(self, task: str, preferred: str) -> str:
-        """`preferred` if the task has it in the summary, else the task type's validation metric."""
-        if ((self.summary["task"] == task) & (self.summary["metric"] == preferred)).any():
-            return preferred
-        return VALIDATION_METRIC[self.tasks[task].type]
+        """The task's headline metric: `preferred` where the task type compares it, else the type's first."""
+        from chemlm.report.comparison import headline_metric
+
+        return headline_metric(self.tasks[task], preferred)
+
+    @cached_property
+    def comparisons(self) -> dict[tuple[str, str, str], MethodComparison]:
+        """(task, split, metric) -> every pair of models over the split instances, as the compare rule computes them."""
+        from chemlm.report.comparison import study_comparisons
+
+        return study_comparisons(self.per_seed, self.tasks, self.splits, self.study.compare)
+
+    def not_learned(self, task: str, split: str) -> dict[str, str]:
+        """Models whose test predictions barely vary in most split instances of `task` and `split`, with why."""
+        from chemlm.report.comparison import not_learned_models
+
+        return not_learned_models(self.per_seed, task, split, self.study.compare)
 
     def stat(self, task: str, model: str, split: str, metric: str) -> Stat | None:
         rows = self.summary[

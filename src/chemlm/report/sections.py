@@ -11,15 +11,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from chemlm import layout
 from chemlm.config import ReportSettings
 from chemlm.io import read_csv
+from chemlm.comparison import NO_TEST, MethodComparison, Pair, higher_is_better, p_text
 from chemlm.report.results import (
     Stat,
     StudyResults,
-    higher_is_better,
     metric_label,
     read_json_file,
 )
@@ -40,7 +39,6 @@ from chemlm.splits import BALANCE
 from chemlm.tasks import TaskSpec, TaskType
 
 EXAMPLE_ROWS = 20
-CONFIDENCE = 0.95
 
 
 @dataclass(frozen=True)
@@ -87,47 +85,33 @@ def published_references(results: StudyResults, settings: ReportSettings) -> dic
     return {}
 
 
-def best_of(stats_by_model: dict[str, Stat], metric: str) -> str | None:
-    if not stats_by_model:
-        return None
-    choose = max if higher_is_better(metric) else min
-    return choose(stats_by_model, key=lambda model: stats_by_model[model].mean)
-
-
 def column_stats(results: StudyResults, column: Column) -> dict[str, Stat]:
     found = {model: results.stat(column.task, model, column.split, column.metric) for model in results.models(column.task, column.split)}
     return {model: stat for model, stat in found.items() if stat is not None}
 
 
 def overview_table(results: StudyResults, settings: ReportSettings) -> Table:
-    """Mean ± sd over seeds per model and column, the best per column in bold, published single runs as
-    reference rows."""
+    """Mean ± sd over split instances per model and column, no model marked best (the comparison section says which
+    differences are real), published single runs as reference rows."""
     columns = overview_columns(results, settings)
-    models = results.models()
-    rows, bold, row_classes = [], set(), []
-    for column_index, column in enumerate(columns, start=2):
-        found = column_stats(results, column)
-        best = best_of(found, column.metric)
-        if best is not None:  # ties are all bold
-            bold |= {
-                (models.index(model), column_index)
-                for model, stat in found.items()
-                if compared(stat.mean, found[best].mean, column.metric) == "level with"
-            }
-    for model in models:
+    rows, row_classes = [], []
+    for model in results.models():
         stats_by_column = [results.stat(column.task, model, column.split, column.metric) for column in columns]
         kind = "baseline" if results.is_baseline(model) else "fine-tuned"
         if results.is_baseline(model) and results.study.baseline_search is not None:
             kind += ", settings searched"
         elif not results.is_baseline(model) and any(results.study.searched(task, model) for task in results.tasks):
             kind += ", settings searched"
+        unlearned = [f"{column.task} / {column.split}" for column in columns if model in results.not_learned(column.task, column.split)]
+        if unlearned:
+            kind += f"; has not learned on {', '.join(unlearned)}"
         rows.append([model, kind, *(stat.text() if stat else MISSING for stat in stats_by_column)])
         row_classes.append("baseline" if results.is_baseline(model) else "")
     for name, value in published_references(results, settings).items():
         reference = [f"{value:.3f}" if is_published_column(column, settings) else MISSING for column in columns]
         rows.append([f"{name} (published)", "single run, reference", *reference])
         row_classes.append("reference")
-    return Table(["model", "kind", *(column.header() for column in columns)], rows, frozenset(bold), row_classes, "overview")
+    return Table(["model", "kind", *(column.header() for column in columns)], rows, frozenset(), row_classes, "overview")
 
 
 def compared(first: float, second: float, metric: str) -> str:
@@ -137,25 +121,18 @@ def compared(first: float, second: float, metric: str) -> str:
     return "better than" if (first > second) == higher_is_better(metric) else "worse than"
 
 
+def column_comparison(results: StudyResults, column: Column) -> MethodComparison | None:
+    return results.comparisons.get((column.task, column.split, column.metric))
+
+
 def column_statements(results: StudyResults, column: Column) -> list[str]:
-    """How the best baseline and the best fine-tuned transformer of one column compare."""
-    found = column_stats(results, column)
-    transformers = {model: stat for model, stat in found.items() if not results.is_baseline(model)}
-    baselines = {model: stat for model, stat in found.items() if results.is_baseline(model)}
-    best_transformer, best_baseline = best_of(transformers, column.metric), best_of(baselines, column.metric)
-    where = f"{column.task} / {column.split} ({metric_label(column.metric)})"
-    if best_transformer and best_baseline:
-        transformer, baseline = transformers[best_transformer], baselines[best_baseline]
-        return [
-            f"{where}: the best baseline, {best_baseline} ({baseline.inline()}), is "
-            f"{compared(baseline.mean, transformer.mean, column.metric)} the best fine-tuned transformer, "
-            f"{best_transformer} ({transformer.inline()}); difference {baseline.mean - transformer.mean:+.3f}."
-        ]
-    best = best_transformer or best_baseline
-    if best is None:
-        return [f"{where}: no results."]
-    other = "baseline" if best_transformer else "fine-tuned transformer"
-    return [f"{where}: best model {best} ({found[best].inline()}); no {other} results to compare with."]
+    """What the comparison of the column's models over its split instances says: a better model only where the
+    difference is significant and at least the practical threshold."""
+    comparison = column_comparison(results, column)
+    where = f"{column.task} / {column.split}"
+    if comparison is None:
+        return [f"{where} ({metric_label(column.metric)}): no results."]
+    return [f"{where}: {comparison.verdict(metric_label(column.metric), results.not_learned(column.task, column.split))}"]
 
 
 def published_statements(results: StudyResults, settings: ReportSettings) -> list[str]:
@@ -201,12 +178,13 @@ def comparison_statements(results: StudyResults, settings: ReportSettings) -> li
 def overview_section(results: StudyResults, settings: ReportSettings) -> Section:
     table = overview_table(results, settings)
     body = (
-        paragraph("Test-fold metric per task and split: mean ± sample sd over seeds (n = seeds); the best mean of each "
-                  "column in bold. Published values are single runs, shown for reference.")
+        paragraph("Test-fold metric per task and split: mean ± sample sd over the split instances (n = instances). No model "
+                  "is marked best: which differences are real, and large enough to matter, is the comparison's to say (below "
+                  "and in the next section). Published values are single runs, shown for reference.")
         + table.html()
         + heading("How the numbers compare")
         + bullet_list(comparison_statements(results, settings))
-        + details("All test metrics (mean ± sd over seeds)", all_metrics_tables(results))
+        + details("All test metrics (mean ± sd over split instances)", all_metrics_tables(results))
     )
     return Section("overview", "Overview", body)
 
@@ -231,67 +209,131 @@ def all_metrics_tables(results: StudyResults) -> str:
 
 
 # ---------------------------------------------------------------------------------------------------
-# Paired comparison of two checkpoints, seed by seed
+# Every pair of models over the split instances, and across tasks
+
+
+def pair_rows(comparison: MethodComparison) -> Table:
+    rows = [
+        [pair.first, pair.second, f"{pair.mean_difference:+.3f}",
+         MISSING if math.isnan(pair.lower) else f"[{pair.lower:+.3f}, {pair.upper:+.3f}]",
+         MISSING if math.isnan(pair.p_adjusted) else f"{pair.p_adjusted:.3g}",
+         "yes" if pair.significant else "no", "yes" if pair.matters else "no"]
+        for pair in comparison.pairs
+    ]
+    return Table(["first", "second", "mean difference", "simultaneous 95% interval", "adjusted p", "significant",
+                  "matters"], rows)
+
+
+def comparison_section(results: StudyResults, settings: ReportSettings) -> Section:
+    study = results.study
+    body = paragraph(
+        "Every pair of models compared over the same split instances, as the method-comparison guidelines ask (Ash et al., "
+        "J. Chem. Inf. Model. 2025): repeated-measures ANOVA with the split instance as the block, then Tukey's HSD for every "
+        "pair with the ANOVA's residual error (simultaneous intervals, family-wise alpha "
+        f"{study.compare.alpha:g}); where Levene's test or the variance ratio (above 3) fails, Friedman's test and Conover's "
+        "post-hoc test with Holm's correction. A difference matters when it is significant and at least the metric's practical "
+        "threshold (" + ", ".join(f"{metric_label(name)} {value:g}" for name, value in study.compare.min_difference.items())
+        + f"). A model whose test predictions barely vary (spread below {study.compare.not_learned_spread:g}: the sd of the "
+        "logits over test molecules, or for regression of the predictions over that of the truths) has not learned, and is "
+        "named as such. Every pair of every compared metric is in results/comparison.csv."
+    )
+    columns = overview_columns(results, settings)
+    for column in columns:
+        comparison = column_comparison(results, column)
+        body += heading(f"{column.task} / {column.split}: {metric_label(column.metric)}")
+        figure = results.files(layout.report_figure(column.task, column.split, "comparison"))
+        if figure.is_file():
+            body += png_figure(figure, f"{column.task} / {column.split}: every pair of models, {metric_label(column.metric)}")
+        else:
+            body += note(f"{layout.report_figure(column.task, column.split, 'comparison')} is missing.")
+        if comparison is None:
+            body += note("No results.")
+            continue
+        body += paragraph(comparison.verdict(metric_label(column.metric), results.not_learned(column.task, column.split)))
+        if comparison.left_out:
+            body += note(f"Split instances left out, without a result for every model: {', '.join(comparison.left_out)}.")
+        if comparison.pairs:
+            body += details(f"Every pair ({comparison.test})", pair_rows(comparison).html())
+    if len(columns) > 1:
+        body += heading("Across tasks") + ranks_part(results, columns)
+    return Section("comparison", "Is the difference real?", body)
+
+
+def ranks_part(results: StudyResults, columns: list[Column]) -> str:
+    from chemlm.report.comparison import headline_ranks
+
+    summary = headline_ranks(results.comparisons, results.tasks, results.splits, results.study.report.metric)
+    models = list(summary.mean_ranks.index)
+    rows = [[model, *(number(summary.ranks.loc[task, model], 1) for task in summary.ranks.index),
+             f"{summary.mean_ranks[model]:.2f}"] for model in models]
+    table = Table(["model", *summary.ranks.index, "mean rank"], rows)
+    if summary.p_values is None:
+        verdict = (f"{len(summary.ranks)} tasks and splits with a result for every model: too few for a test across tasks "
+                   "(at least 3); the mean ranks alone.")
+    else:
+        verdict = (f"Friedman's test over {len(summary.ranks)} tasks and splits: {p_text(summary.friedman_p)}; the diagram joins "
+                   "models that Conover's test (Holm) cannot tell apart.")
+    figure = results.files(layout.RANKS)
+    drawn = png_figure(figure, "Mean ranks across tasks") if figure.is_file() else note(f"{layout.RANKS} is missing.")
+    return paragraph("Each model's rank on each task and split by the mean of its headline metric (1 = best).") + table.html() \
+        + paragraph(verdict) + drawn
 
 
 @dataclass(frozen=True)
 class PairedComparison:
-    """`first` against `second` on the seeds both ran; the difference is first − second."""
+    """`first` against `second`, split instance by split instance; the test is that pair of the study's comparison of
+    every model (so its interval and p value are adjusted for all pairs)."""
 
     task: str
     split: str
     metric: str
     first: str
     second: str
-    seeds: tuple[int, ...]
+    instances: tuple[str, ...]
     first_values: tuple[float, ...]
     second_values: tuple[float, ...]
+    comparison: MethodComparison
 
     @property
     def differences(self) -> np.ndarray:
         return np.array(self.first_values) - np.array(self.second_values)
 
-    @property
-    def mean(self) -> float:
-        return float(self.differences.mean())
-
-    @property
-    def sd(self) -> float:
-        return float(self.differences.std(ddof=1)) if len(self.seeds) > 1 else math.nan
-
-    def interval(self) -> tuple[float, float] | None:
-        """The t interval of the mean difference; None with fewer than two seeds."""
-        n = len(self.seeds)
-        if n < 2:
-            return None
-        half_width = float(stats.t.ppf(0.5 + CONFIDENCE / 2, n - 1)) * self.sd / math.sqrt(n)
-        return self.mean - half_width, self.mean + half_width
-
-    def first_wins(self) -> int:
-        return int(np.sum(self.differences > 0 if higher_is_better(self.metric) else self.differences < 0))
+    def pair(self) -> tuple[Pair, int] | None:
+        """The study comparison's pair of the two, and 1 or −1 for its orientation against first − second."""
+        for pair in self.comparison.pairs:
+            if (pair.first, pair.second) == (self.first, self.second):
+                return pair, 1
+            if (pair.first, pair.second) == (self.second, self.first):
+                return pair, -1
+        return None
 
     def verdict(self) -> str:
-        n = len(self.seeds)
+        n = len(self.instances)
         label = metric_label(self.metric)
-        text = (f"{self.first} − {self.second} ({label}): mean {self.mean:+.3f}"
-                + (f", sd {self.sd:.3f}" if n > 1 else "")
-                + f" over {n} seed{'s' if n > 1 else ''}; {self.first} better in {self.first_wins()} of {n}.")
-        interval = self.interval()
-        if interval is None:
-            return text + " One seed gives no spread to judge the difference by."
-        low, high = interval
-        text += f" {CONFIDENCE:.0%} t interval of the mean difference [{low:+.3f}, {high:+.3f}]"
-        if low <= 0 <= high:
-            return text + ": it includes 0, so these seeds show no clear difference."
-        better = self.first if (self.mean > 0) == higher_is_better(self.metric) else self.second
-        return text + f": it excludes 0, so {better} does better here."
+        mean = float(self.differences.mean())
+        text = (f"{self.first} − {self.second} ({label}): mean {mean:+.3f}"
+                + (f", sd {self.differences.std(ddof=1):.3f}" if n > 1 else "")
+                + f" over {n} split instance{'s' if n != 1 else ''}.")
+        found = self.pair()
+        if self.comparison.test == NO_TEST or found is None:
+            return text + f" {self.comparison.reason}: no test can be made."
+        pair, sign = found
+        low, high = sorted((sign * pair.lower, sign * pair.upper))
+        interval = "" if math.isnan(pair.lower) else f" simultaneous 95% interval [{low:+.3f}, {high:+.3f}],"
+        text += f" {self.comparison.test} over all {len(self.comparison.methods)} models:{interval} adjusted {p_text(pair.p_adjusted)}"
+        if not pair.significant:
+            return text + ": no significant difference."
+        better = self.first if self.comparison.is_better(sign * pair.mean_difference) else self.second
+        if pair.matters:
+            return text + f": {better} does better, by more than the practical threshold."
+        return text + f": {better} does better, but by less than the practical threshold {self.comparison.min_difference:g}."
 
     def table(self) -> Table:
         rows = [
-            [str(seed), f"{first:.3f}", f"{second:.3f}", f"{first - second:+.3f}"]
-            for seed, first, second in zip(self.seeds, self.first_values, self.second_values)
+            [str(instance), f"{first:.3f}", f"{second:.3f}", f"{first - second:+.3f}"]
+            for instance, first, second in zip(self.instances, self.first_values, self.second_values)
         ]
-        return Table(["seed", self.first, self.second, f"{self.first} − {self.second}"], rows)
+        return Table(["split instance", self.first, self.second, f"{self.first} − {self.second}"], rows)
 
 
 def paired_comparisons(results: StudyResults, settings: ReportSettings) -> list[PairedComparison]:
@@ -301,13 +343,15 @@ def paired_comparisons(results: StudyResults, settings: ReportSettings) -> list[
     first, second = settings.paired
     comparisons = []
     for column in overview_columns(results, settings):
+        comparison = column_comparison(results, column)
         first_values = results.seed_values(column.task, first, column.split, column.metric)
         second_values = results.seed_values(column.task, second, column.split, column.metric)
-        seeds = tuple(sorted(set(first_values) & set(second_values)))
-        if seeds:
+        instances = tuple(sorted(set(first_values) & set(second_values)))
+        if instances and comparison is not None:
             comparisons.append(PairedComparison(
-                column.task, column.split, column.metric, first, second, seeds,
-                tuple(first_values[seed] for seed in seeds), tuple(second_values[seed] for seed in seeds),
+                column.task, column.split, column.metric, first, second, tuple(str(instance) for instance in instances),
+                tuple(first_values[instance] for instance in instances), tuple(second_values[instance] for instance in instances),
+                comparison,
             ))
     return comparisons
 
@@ -318,8 +362,9 @@ def paired_section(results: StudyResults, settings: ReportSettings) -> Section |
     if not comparisons:
         return None
     first, second = settings.paired
-    body = paragraph(f"{first} and {second} fine-tuned on the same splits and seeds; differences per seed, so that "
-                     "what the seeds share (split, test molecules) cancels out.")
+    body = paragraph(f"{first} and {second} fine-tuned on the same split instances; differences per instance, so that what an "
+                     "instance shares (split, test molecules) cancels out. The test is this pair's in the comparison of every "
+                     "model (the previous section), adjusted for all pairs.")
     for comparison in comparisons:
         body += heading(f"{comparison.task} / {comparison.split}") + comparison.table().html() + paragraph(comparison.verdict())
     return Section("paired", f"Paired comparison: {first} vs {second}", body)
