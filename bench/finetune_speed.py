@@ -37,6 +37,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
 from chemlm.config import CheckpointSpec, FinetuneParams  # noqa: E402
+from chemlm.folds import SplitInstance  # noqa: E402
 from chemlm.models.batching import tokenize  # noqa: E402
 from chemlm.models.checkpoints import load_for_finetuning  # noqa: E402
 from chemlm.models.finetuning import EncodedFold, LabelEncoding, TaskObjective, loop_settings, predict_logits  # noqa: E402
@@ -57,7 +58,7 @@ def prepare(hiv_csv: Path) -> None:
     from chemlm.splits import assign_folds
 
     molecules = featurize(read_task_table(hiv_csv, TASK), TASK).molecules
-    folds = assign_folds(molecules, TASK, "scaffold", (0.8, 0.1, 0.1), 0)
+    folds = assign_folds(molecules, TASK, "scaffold", (0.8, 0.1, 0.1), SplitInstance.of_seed(0))
     table = pd.DataFrame({"smiles": molecules["smiles"], "HIV_active": molecules["HIV_active"], "fold": folds["fold"]})
     DATA.mkdir(parents=True, exist_ok=True)
     table.to_csv(INPUTS, index=False)

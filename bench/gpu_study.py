@@ -39,6 +39,7 @@ sys.path.insert(0, str(REPO / "src"))
 
 from chemlm import layout  # noqa: E402
 from chemlm.config import Study  # noqa: E402
+from chemlm.folds import SplitInstance  # noqa: E402
 from chemlm.isolation import Isolation  # noqa: E402
 
 CONFIG = REPO / "config" / "offline-study.yaml"
@@ -77,7 +78,7 @@ def prepare(hiv_csv: Path, corpus: Path, corpus_molecules: int) -> None:
     molecules = featurize(read_task_table(hiv_csv, task), task).molecules
     write_csv(molecules, layout.data_file("molecules.csv", TASK))
     for seed in plan.seeds:  # the scaffold split is the same for every seed, as the workflow writes it
-        write_csv(assign_folds(molecules, task, SPLIT, plan.fractions, seed), layout.split_file("csv", TASK, SPLIT, seed))
+        write_csv(assign_folds(molecules, task, SPLIT, plan.fractions, SplitInstance.of_seed(seed)), layout.split_file("csv", TASK, SPLIT, seed))
     settings = replace(plan.corpus, max_molecules=corpus_molecules)
     prepared = build_corpus(corpus, [layout.data_file("molecules.csv", TASK)], settings, isolation=Isolation(os.cpu_count() or 1))
     write_csv(prepared.table, layout.CORPUS_SMILES)
@@ -113,7 +114,7 @@ def finetune_job(plan: Study, checkpoint: str, seed: int) -> float:
         layout.data_file("molecules.csv", TASK), layout.split_file("csv", TASK, SPLIT, seed), plan.tasks[TASK],
         layout.checkpoint_to_load(plan, checkpoint), plan.finetune_params(TASK, checkpoint), seed, *files,
     )
-    write_metrics(files[2], layout.metrics(TASK, checkpoint, SPLIT, seed), plan.tasks[TASK], checkpoint, SPLIT, seed, plan.bootstrap_samples)
+    write_metrics(files[2], layout.metrics(TASK, checkpoint, SPLIT, seed), plan.tasks[TASK], checkpoint, SPLIT, f"seed{seed}", seed, plan.bootstrap_samples)
     return time.perf_counter() - started
 
 
@@ -139,9 +140,9 @@ def run(plan: Study, parallel: int, json_path: Path | None) -> None:
     stages["finetuning_s"] = time.perf_counter() - started
     stages["finetune_job_mean_s"] = sum(seconds) / len(seconds)
     metrics = [layout.metrics(TASK, checkpoint, SPLIT, seed) for checkpoint, seed in runs]
-    write_summary(metrics, layout.PER_SEED, layout.SUMMARY)
+    write_summary(metrics, layout.PER_INSTANCE, layout.SUMMARY)
     summary = pd.read_csv(layout.SUMMARY)
-    auroc = summary[summary["metric"] == "auroc"].set_index("checkpoint")[["mean", "sd", "n_seeds"]]
+    auroc = summary[summary["metric"] == "auroc"].set_index("checkpoint")[["mean", "sd", "n_instances"]]
     epochs = {f"{checkpoint}/seed{seed}": json.loads(Path(layout.finetune_file("run.json", TASK, checkpoint, SPLIT, seed)).read_text())["epochs_run"]
               for checkpoint, seed in runs}
     result = {"stages": stages, "test_auroc": auroc.to_dict(orient="index"), "epochs_run": epochs, "parallel": parallel}

@@ -33,6 +33,7 @@ rule baseline:
     threads: 4
     params:
         task=task_of,
+        seed=model_seed,
         trees=STUDY.baseline_trees,
         # (trials, Sobol seed) of the baselines' search on the validation fold, or none
         search=list(STUDY.baseline_search) if STUDY.baseline_search else None,

@@ -55,6 +55,7 @@ wildcard_constraints:
         "stage": one_of(layout.STAGES),
         "method": one_of(STUDY.projections),
         "split": one_of(STUDY.splits),
+        "instance": one_of(STUDY.instance_names),
         "seed": r"\d+",
         "trial": r"\d+",
         "figure": one_of(layout.REPORT_FIGURES),
@@ -162,11 +163,37 @@ def checkpoint_files(wildcards):
     return folder_files(spec.architecture if spec.is_scratch else spec.source)
 
 
+def instance_of(wildcards):
+    """The split instance a job reads: its own, or for a search trial that of its seed (searches run on single splits)."""
+    return wildcards.instance if "instance" in wildcards.keys() else int(wildcards.seed)
+
+
+def model_seed(wildcards):
+    """The seed of the model trained on the job's split instance."""
+    return STUDY.instance(wildcards.split, wildcards.instance).seed
+
+
+def split_instance(wildcards):
+    return STUDY.instance(wildcards.split, wildcards.instance).to_dict()
+
+
+def instance_names(wildcards):
+    return [instance.name for instance in STUDY.instances(wildcards.split)]
+
+
 def fold_inputs(wildcards):
     return {
         "molecules": layout.data_file("molecules.csv"),
-        "split": layout.split_file("csv"),
+        "split": layout.split_file("csv", instance=instance_of(wildcards)),
     }
+
+
+def split_inputs(wildcards):
+    """The molecules, and for a cluster cross-validation their Butina clusters."""
+    inputs = {"molecules": layout.data_file("molecules.csv")}
+    if wildcards.split == "cluster_cv":
+        inputs["clusters"] = layout.data_file("clusters.csv")
+    return inputs
 
 
 def model_predictions(wildcards):
@@ -175,7 +202,7 @@ def model_predictions(wildcards):
         wildcards.task,
         wildcards.model,
         wildcards.split,
-        wildcards.seed,
+        wildcards.instance,
         STUDY.is_baseline(wildcards.model),
     )
 
@@ -207,11 +234,11 @@ def projection_inputs(wildcards):
 
 def metrics_files():
     return [
-        layout.metrics(task, model, split, seed)
+        layout.metrics(task, model, split, instance)
         for task in STUDY.tasks
         for model in STUDY.models
         for split in STUDY.splits
-        for seed in STUDY.seeds
+        for instance in STUDY.instances(split)
     ]
 
 
@@ -244,35 +271,45 @@ def library_source(wildcards):
 
 
 def library_similarity_inputs(wildcards):
-    """The task's molecules, fingerprints and every seed's split (their training folds), and the library's bits."""
+    """The task's molecules, fingerprints and every split instance (their training folds), and the library's bits."""
     return {
         "molecules": layout.data_file("molecules.csv"),
-        "splits": [layout.split_file("csv", seed=seed) for seed in STUDY.seeds],
+        "splits": [
+            layout.split_file("csv", instance=instance)
+            for instance in STUDY.instances(wildcards.split)
+        ],
         "fingerprints": layout.data_file("ecfp4.npz"),
         "library": layout.library_file("ecfp4.npy"),
     }
 
 
 def predict_inputs(wildcards):
-    """Every seed's model folder of the checkpoint, the library and its similarity to the training fold."""
+    """Every split instance's model folder of the checkpoint, the library and its similarity to the training fold."""
     return {
-        "models": [layout.finetune_file("model", seed=seed) for seed in STUDY.seeds],
+        "models": [
+            layout.finetune_file("model", instance=instance)
+            for instance in STUDY.instances(wildcards.split)
+        ],
         "library": layout.library_file("molecules.csv.gz"),
         "similarity": layout.library_similarity(),
     }
 
 
 def predict_baseline_inputs(wildcards):
-    """What the baseline is trained on again for every seed, its calibrations, the library and its similarity."""
+    """What the baseline is trained on again for every split instance, its calibrations, the library and its
+    similarity."""
+    instances = STUDY.instances(wildcards.split)
     return {
         "molecules": layout.data_file("molecules.csv"),
-        "splits": [layout.split_file("csv", seed=seed) for seed in STUDY.seeds],
+        "splits": [layout.split_file("csv", instance=instance) for instance in instances],
         "fingerprints": layout.data_file("ecfp4.npz"),
         "calibrations": [
-            layout.baseline_file("calibration.json", seed=seed) for seed in STUDY.seeds
+            layout.baseline_file("calibration.json", instance=instance)
+            for instance in instances
         ],
         "settings": [
-            layout.baseline_file("settings.json", seed=seed) for seed in STUDY.seeds
+            layout.baseline_file("settings.json", instance=instance)
+            for instance in instances
         ],
         "library": layout.library_file("molecules.csv.gz"),
         "library_fingerprints": layout.library_file("ecfp4.npy"),

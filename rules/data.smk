@@ -57,7 +57,7 @@ rule featurize:
 
 rule split:
     input:
-        layout.data_file("molecules.csv"),
+        unpack(split_inputs),
     output:
         assignment=layout.split_file("csv"),
         summary=layout.split_file("json"),
@@ -70,6 +70,7 @@ rule split:
     params:
         task=task_of,
         fractions=list(STUDY.fractions),
+        instance=split_instance,
     script:
         "../scripts/split.py"
 
@@ -92,3 +93,20 @@ rule augment:
         rdkit_time_limit=STUDY.rdkit_time_limit,
     script:
         "../scripts/augment.py"
+
+
+# Butina clusters of ECFP4 (1,024 bits, Tanimoto distance 0.65), the groups of the cluster_cv split: once per task.
+rule cluster:
+    input:
+        molecules=layout.data_file("molecules.csv"),
+        fingerprints=layout.data_file("ecfp4.npz"),
+    output:
+        layout.data_file("clusters.csv"),
+    log:
+        layout.log("cluster"),
+    benchmark:
+        layout.benchmark("cluster")
+    conda:
+        "../envs/plotting.yaml"
+    script:
+        "../scripts/cluster.py"

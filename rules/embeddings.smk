@@ -15,6 +15,7 @@ rule embed:
     params:
         task=task_of,
         checkpoint=checkpoint_of,
+        seed=model_seed,
         pooling=STUDY.pooling,
         batch_size=STUDY.embed_batch_size,
         max_length=lambda wildcards: finetune_params(wildcards)["max_length"],
@@ -36,7 +37,7 @@ rule project:
             labels={
                 "model": "{checkpoint}",
                 "split": "{split}",
-                "seed": "{seed}",
+                "split instance": "{instance}",
                 "projection": "{method}",
             },
         ),
@@ -48,6 +49,7 @@ rule project:
         "../envs/plotting.yaml"
     params:
         task=task_of,
+        seed=model_seed,
     script:
         "../scripts/project.py"
 
@@ -65,6 +67,7 @@ rule separation:
         "../envs/plotting.yaml"
     params:
         task=task_of,
+        seed=model_seed,
         probe_folds=STUDY.probe_folds,
     script:
         "../scripts/separation.py"

@@ -11,6 +11,7 @@ rule evaluate:
         "../envs/plotting.yaml"
     params:
         task=task_of,
+        seed=model_seed,
         bootstrap_samples=STUDY.bootstrap_samples,
     script:
         "../scripts/evaluate.py"
@@ -21,7 +22,7 @@ rule summarize:
         metrics_files(),
     output:
         summary=layout.SUMMARY,
-        per_seed=layout.PER_SEED,
+        per_instance=layout.PER_INSTANCE,
     log:
         layout.log("summarize"),
     benchmark:
@@ -36,7 +37,7 @@ rule summarize:
 # small and the ranks across tasks need every task.
 rule compare:
     input:
-        layout.PER_SEED,
+        layout.PER_INSTANCE,
     output:
         table=layout.COMPARISON,
         figures=[

@@ -20,6 +20,7 @@ rule finetune:
         task=task_of,
         checkpoint=checkpoint_of,
         hyperparameters=finetune_params,
+        seed=model_seed,
         isomeric_smiles=STUDY.isomeric_smiles,
         random_smiles=lambda wildcards: STUDY.test_time_random_smiles(wildcards.task),
         # not an output, so Snakemake keeps it when a job is killed: the rerun resumes from it

@@ -77,7 +77,8 @@ rule predict_baseline:
     threads: 4
     params:
         task=task_of,
-        seeds=list(STUDY.seeds),
+        # the model seed of each split instance, in the order of input.splits
+        seeds=lambda wildcards: [instance.seed for instance in STUDY.instances(wildcards.split)],
         calibration=STUDY.calibration,
     script:
         "../scripts/predict_baseline.py"

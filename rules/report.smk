@@ -31,7 +31,7 @@ rule report_figures:
         task=task_of,
         checkpoints=list(STUDY.checkpoints),
         baselines=list(STUDY.baselines),
-        seeds=list(STUDY.seeds),
+        instances=instance_names,
     script:
         "../scripts/report_figures.py"
 
@@ -58,7 +58,7 @@ rule report_calibration:
         task=task_of,
         checkpoints=list(STUDY.checkpoints),
         baselines=list(STUDY.baselines),
-        seeds=list(STUDY.seeds),
+        instances=instance_names,
         method=STUDY.calibration,
     script:
         "../scripts/report_calibration.py"
@@ -86,7 +86,7 @@ rule report_uncertainty:
         task=task_of,
         checkpoints=list(STUDY.checkpoints),
         baselines=list(STUDY.baselines),
-        seeds=list(STUDY.seeds),
+        instances=instance_names,
         method=STUDY.calibration,
     script:
         "../scripts/report_uncertainty.py"

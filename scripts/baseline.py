@@ -11,7 +11,7 @@ with step_log(snakemake):
         fingerprints_npz=snakemake.input.fingerprints,
         task=TaskSpec.from_config(snakemake.wildcards.task, snakemake.params.task),
         baseline=snakemake.wildcards.baseline,
-        seed=int(snakemake.wildcards.seed),
+        seed=snakemake.params.seed,
         trees=snakemake.params.trees,
         threads=snakemake.threads,
         predictions_csv=snakemake.output.predictions,

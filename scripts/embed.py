@@ -15,7 +15,7 @@ with step_log(snakemake):
         task=TaskSpec.from_config(snakemake.wildcards.task, snakemake.params.task),
         checkpoint=CheckpointSpec.from_config(snakemake.wildcards.checkpoint, snakemake.params.checkpoint),
         stage=snakemake.wildcards.stage,
-        seed=int(snakemake.wildcards.seed),
+        seed=snakemake.params.seed,
         pooling=snakemake.params.pooling,
         batch_size=snakemake.params.batch_size,
         max_length=snakemake.params.max_length,

@@ -11,6 +11,7 @@ with step_log(snakemake):
         task=TaskSpec.from_config(snakemake.wildcards.task, snakemake.params.task),
         checkpoint=snakemake.wildcards.model,
         split=snakemake.wildcards.split,
-        seed=int(snakemake.wildcards.seed),
+        instance=snakemake.wildcards.instance,
+        seed=snakemake.params.seed,
         bootstrap_samples=snakemake.params.bootstrap_samples,
     )

@@ -18,7 +18,7 @@ with step_log(snakemake):
         task=TaskSpec.from_config(snakemake.wildcards.task, snakemake.params.task),
         checkpoint=CheckpointSpec.from_config(snakemake.wildcards.checkpoint, snakemake.params.checkpoint),
         params=FinetuneParams.from_dict(searched["params"] if searched else snakemake.params.hyperparameters),
-        seed=int(snakemake.wildcards.seed),
+        seed=snakemake.params.seed,
         model_dir=snakemake.output.model,
         history_csv=snakemake.output.history,
         predictions_csv=snakemake.output.predictions,

@@ -12,10 +12,10 @@ with step_log(snakemake):
         molecules_csv=snakemake.input.molecules,
         task=TaskSpec.from_config(wildcards.task, snakemake.params.task),
         method=wildcards.method,
-        seed=int(wildcards.seed),
+        seed=snakemake.params.seed,
         table_csv=snakemake.output.table,
         figure_png=snakemake.output.figure,
-        title=f"{wildcards.task} / {wildcards.checkpoint} / {wildcards.split} / seed {wildcards.seed}",
+        title=f"{wildcards.task} / {wildcards.checkpoint} / {wildcards.split} / {wildcards.instance}",
         predictions_csv=snakemake.input.get("predictions"),
         metrics_json=snakemake.input.get("metrics"),
     )

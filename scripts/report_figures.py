@@ -10,7 +10,7 @@ with step_log(snakemake):
         split=snakemake.wildcards.split,
         checkpoints=snakemake.params.checkpoints,
         baselines=snakemake.params.baselines,
-        seeds=snakemake.params.seeds,
+        seeds=snakemake.params.instances,
         inputs=snakemake.input,
         curves_png=snakemake.output.curves,
         learning_png=snakemake.output.learning,

@@ -10,7 +10,7 @@ with step_log(snakemake):
         split=snakemake.wildcards.split,
         checkpoints=snakemake.params.checkpoints,
         baselines=snakemake.params.baselines,
-        seeds=snakemake.params.seeds,
+        seeds=snakemake.params.instances,
         method=snakemake.params.method,
         inputs=snakemake.input,
         figure_png=snakemake.output.figure,

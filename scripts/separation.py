@@ -12,7 +12,7 @@ with step_log(snakemake):
         molecules_csv=snakemake.input.molecules,
         task=TaskSpec.from_config(wildcards.task, snakemake.params.task),
         probe_folds=snakemake.params.probe_folds,
-        seed=int(wildcards.seed),
+        seed=snakemake.params.seed,
         separation_json=snakemake.output[0],
-        title=f"{wildcards.task} / {wildcards.checkpoint} / {wildcards.split} / seed {wildcards.seed}",
+        title=f"{wildcards.task} / {wildcards.checkpoint} / {wildcards.split} / {wildcards.instance}",
     )

@@ -1,15 +1,16 @@
-"""Adapter: assign each molecule of a task to train, valid or test for one split method and seed."""
+"""Adapter: assign each molecule of a task to train, valid or test for one split method and split instance."""
 
+from chemlm.folds import SplitInstance
 from chemlm.io import read_csv, write_csv, write_json
 from chemlm.logs import step_log
-from chemlm.splits import assign_folds, split_summary
+from chemlm.splits import assign_folds, read_clusters, split_summary
 from chemlm.tasks import TaskSpec
 
 with step_log(snakemake):
     task = TaskSpec.from_config(snakemake.wildcards.task, snakemake.params.task)
-    molecules = read_csv(snakemake.input[0], dtype={"mol_id": str})
-    assignment = assign_folds(
-        molecules, task, snakemake.wildcards.split, tuple(snakemake.params.fractions), int(snakemake.wildcards.seed)
-    )
-    write_json(split_summary(molecules, assignment, task), snakemake.output.summary)
+    molecules = read_csv(snakemake.input.molecules, dtype={"mol_id": str})
+    instance = SplitInstance(**snakemake.params.instance)
+    clusters = read_clusters(snakemake.input.clusters, molecules) if "clusters" in snakemake.input.keys() else None
+    assignment = assign_folds(molecules, task, snakemake.wildcards.split, tuple(snakemake.params.fractions), instance, clusters)
+    write_json(split_summary(molecules, assignment, task, instance, clusters), snakemake.output.summary)
     write_csv(assignment, snakemake.output.assignment)

@@ -1,7 +1,7 @@
-"""Adapter: mean, sd and number of seeds of every metric, over all fine-tuned models."""
+"""Adapter: mean, sd and number of split instances of every metric, over all models."""
 
 from chemlm.evaluate import write_summary
 from chemlm.logs import step_log
 
 with step_log(snakemake):
-    write_summary(snakemake.input, snakemake.output.per_seed, snakemake.output.summary)
+    write_summary(snakemake.input, snakemake.output.per_instance, snakemake.output.summary)

@@ -136,3 +136,37 @@ def test_url_source_needs_a_checksum():
 
 def test_label_columns_must_name_something():
     assert broken(lambda c: c["tasks"]["hiv"].update(label_columns=[])).startswith("config key 'tasks.hiv.label_columns'")
+
+
+def test_cross_validation_splits_have_folds_times_repeats_instances():
+    config = {"tasks": shipped("demo.yaml")["tasks"], "checkpoints": {"m": {"source": "org/model"}},
+              "split": {"methods": ["scaffold", "scaffold_cv"], "folds": 3, "repeats": 2}, "seeds": [4, 7]}
+    study = Study.from_config(config)
+    assert [instance.name for instance in study.instances("scaffold")] == ["seed4", "seed7"]
+    folds = study.instances("scaffold_cv")
+    assert [instance.name for instance in folds] == [f"repeat{r}-fold{f}" for r in range(2) for f in range(3)]
+    assert [instance.seed for instance in folds] == [0, 0, 0, 1, 1, 1]  # one model seed per repeat
+    assert study.instance_names == ("seed4", "seed7", *(instance.name for instance in folds))
+    assert study.instance("scaffold", "seed9").seed == 9  # a search trial's seed on a single split
+    with pytest.raises(ConfigError, match="split 'scaffold_cv' has no instance 'seed0'"):
+        study.instance("scaffold_cv", "seed0")
+    assert layout.metrics("hiv", "m", "scaffold_cv", folds[4]) == "results/hiv/metrics/m/scaffold_cv/repeat1-fold1.json"
+    assert layout.metrics("hiv", "m", "scaffold", 4) == "results/hiv/metrics/m/scaffold/seed4.json"
+    assert Study.from_config({**config, "embed": {"instances": 2}}).embedded_instances("scaffold_cv") == folds[:2]
+
+
+def test_a_search_on_a_cross_validation_is_refused():
+    config = {"tasks": shipped("demo.yaml")["tasks"], "checkpoints": {"m": {"source": "org/model"}},
+              "split": {"methods": ["cluster_cv"]}, "search": {"trials": 2}}
+    with pytest.raises(ConfigError, match="config key 'search': not with the cross-validation split 'cluster_cv'"):
+        Study.from_config(config)
+
+
+def test_compare_thresholds_replace_the_guidelines_one_by_one():
+    config = {"tasks": shipped("demo.yaml")["tasks"], "checkpoints": {"m": {"source": "org/model"}},
+              "compare": {"min_difference": {"auroc": 0.05}}}
+    settings = Study.from_config(config).compare
+    assert settings.min_difference["auroc"] == 0.05 and settings.min_difference["mae"] == 0.2
+    assert (settings.alpha, settings.not_learned_spread) == (0.05, 0.1)
+    with pytest.raises(ConfigError, match="config key 'compare.min_difference.auroc'"):
+        Study.from_config({**config, "compare": {"min_difference": {"auroc": -1}}})

@@ -139,7 +139,7 @@ def test_multiclass_numeric_classes_round_trip_through_csv(tmp_path):
     valid = {"y:activity": [1], "p:0": [0.1], "p:1": [0.8], "p:2": [0.1]}
     predictions_csv, out_json = tmp_path / "predictions.csv", tmp_path / "metrics.json"
     prediction_table(valid, test).to_csv(predictions_csv, index=False)
-    write_metrics(predictions_csv, out_json, MULTICLASS, "ckpt", "scaffold", 0, 0)
+    write_metrics(predictions_csv, out_json, MULTICLASS, "ckpt", "scaffold", "seed0", 0, 0)
     metrics = strict_json(out_json)["metrics"]
     assert metrics["accuracy"] == 1.0 and metrics["macro_f1"] == 1.0
 
@@ -196,7 +196,7 @@ def test_unknown_class_is_an_input_error():
 def test_write_metrics_writes_null_for_undefined(tmp_path, caplog):
     predictions_csv, out_json = tmp_path / "predictions.csv", tmp_path / "out" / "seed3.json"
     binary_table(test_y=[0] * 10).to_csv(predictions_csv, index=False)  # one class in the test fold
-    write_metrics(predictions_csv, out_json, BINARY, "chemberta", "scaffold", 3, bootstrap_samples=50)
+    write_metrics(predictions_csv, out_json, BINARY, "chemberta", "scaffold", "seed3", 3, bootstrap_samples=50)
     record = strict_json(out_json)
     assert {key: record[key] for key in ("task", "checkpoint", "split", "seed", "type")} == {
         "task": "hiv", "checkpoint": "chemberta", "split": "scaffold", "seed": 3, "type": "binary"
@@ -212,43 +212,45 @@ def test_write_metrics_names_the_file_in_errors(tmp_path):
     predictions_csv = tmp_path / "predictions.csv"
     binary_table().drop(columns="y:active").to_csv(predictions_csv, index=False)
     with pytest.raises(InputError, match=r"predictions\.csv: missing column\(s\) y:active"):
-        write_metrics(predictions_csv, tmp_path / "m.json", BINARY, "c", "s", 0, 0)
+        write_metrics(predictions_csv, tmp_path / "m.json", BINARY, "c", "s", "seed0", 0, 0)
 
 
 def write_fake_metrics(directory, checkpoint: str, seed: int, metrics: dict) -> object:
     path = directory / f"{checkpoint}-seed{seed}.json"
-    write_json({"task": "hiv", "checkpoint": checkpoint, "split": "scaffold", "seed": seed, "type": "binary", "metrics": metrics, "intervals": {}, "confusion": {}}, path)
+    write_json({"task": "hiv", "checkpoint": checkpoint, "split": "scaffold", "instance": f"seed{seed}", "seed": seed, "type": "binary",
+                "metrics": metrics, "intervals": {}, "confusion": {}}, path)
     return path
 
 
 def test_summarize_mean_sd_and_defined_seeds(tmp_path):
     files = [
-        # listed out of order: rows come back sorted by checkpoint, then seed
+        # listed out of order: rows come back sorted by checkpoint, then split instance (seed10 after seed2)
         write_fake_metrics(tmp_path, "zinc", 0, {"auroc": 0.70, "mcc@0.5": 0.1}),
-        write_fake_metrics(tmp_path, "chemberta", 2, {"auroc": 0.80, "mcc@0.5": None, "extra": 1.0}),
+        write_fake_metrics(tmp_path, "chemberta", 10, {"auroc": 0.80, "mcc@0.5": None, "extra": 1.0}),
         write_fake_metrics(tmp_path, "chemberta", 0, {"auroc": 0.70, "mcc@0.5": 0.2}),
-        write_fake_metrics(tmp_path, "chemberta", 1, {"auroc": 0.75, "mcc@0.5": 0.4}),
+        write_fake_metrics(tmp_path, "chemberta", 2, {"auroc": 0.75, "mcc@0.5": 0.4}),
     ]
     per_seed, summary = summarize(files)
-    assert list(per_seed.columns) == ["task", "checkpoint", "split", "seed", "metric", "value"]
-    assert per_seed[["checkpoint", "seed"]].drop_duplicates().values.tolist() == [["chemberta", 0], ["chemberta", 1], ["chemberta", 2], ["zinc", 0]]
-    assert per_seed[per_seed["seed"] == 2]["metric"].tolist() == ["auroc", "mcc@0.5", "extra"]
-    assert math.isnan(per_seed.set_index(["checkpoint", "seed", "metric"]).loc[("chemberta", 2, "mcc@0.5"), "value"])
+    assert list(per_seed.columns) == ["task", "checkpoint", "split", "instance", "metric", "value"]
+    assert per_seed[["checkpoint", "instance"]].drop_duplicates().values.tolist() == [
+        ["chemberta", "seed0"], ["chemberta", "seed2"], ["chemberta", "seed10"], ["zinc", "seed0"]]
+    assert per_seed[per_seed["instance"] == "seed10"]["metric"].tolist() == ["auroc", "mcc@0.5", "extra"]
+    assert math.isnan(per_seed.set_index(["checkpoint", "instance", "metric"]).loc[("chemberta", "seed10", "mcc@0.5"), "value"])
 
-    assert list(summary.columns) == ["task", "checkpoint", "split", "metric", "mean", "sd", "n_seeds"]
+    assert list(summary.columns) == ["task", "checkpoint", "split", "metric", "mean", "sd", "n_instances"]
     assert summary[["checkpoint", "metric"]].values.tolist() == [
         ["chemberta", "auroc"], ["chemberta", "mcc@0.5"], ["chemberta", "extra"], ["zinc", "auroc"], ["zinc", "mcc@0.5"]
     ]
     rows = summary.set_index(["checkpoint", "metric"])
     assert rows.loc[("chemberta", "auroc"), "mean"] == pytest.approx(0.75)
     assert rows.loc[("chemberta", "auroc"), "sd"] == pytest.approx(0.05)  # sample sd of 0.70, 0.75, 0.80
-    assert rows.loc[("chemberta", "auroc"), "n_seeds"] == 3
+    assert rows.loc[("chemberta", "auroc"), "n_instances"] == 3
     # one seed undefined: mean and sd of the two defined ones
     assert rows.loc[("chemberta", "mcc@0.5"), "mean"] == pytest.approx(0.3)
     assert rows.loc[("chemberta", "mcc@0.5"), "sd"] == pytest.approx(np.std([0.2, 0.4], ddof=1))
-    assert rows.loc[("chemberta", "mcc@0.5"), "n_seeds"] == 2
+    assert rows.loc[("chemberta", "mcc@0.5"), "n_instances"] == 2
     # a single seed has no sd
-    assert rows.loc[("zinc", "auroc"), "n_seeds"] == 1 and math.isnan(rows.loc[("zinc", "auroc"), "sd"])
+    assert rows.loc[("zinc", "auroc"), "n_instances"] == 1 and math.isnan(rows.loc[("zinc", "auroc"), "sd"])
 
 
 def test_write_summary_writes_both_tables(tmp_path):
@@ -256,7 +258,7 @@ def test_write_summary_writes_both_tables(tmp_path):
     write_summary(files, tmp_path / "metrics.csv", tmp_path / "summary.csv")
     assert len(pd.read_csv(tmp_path / "metrics.csv")) == 3
     summary = pd.read_csv(tmp_path / "summary.csv")
-    assert summary[["metric", "mean", "n_seeds"]].values.tolist() == [["auroc", pytest.approx(0.6), 3]]
+    assert summary[["metric", "mean", "n_instances"]].values.tolist() == [["auroc", pytest.approx(0.6), 3]]
     assert summary["sd"].iloc[0] == pytest.approx(0.1)
 
 
@@ -278,9 +280,9 @@ def test_metrics_files_written_by_write_metrics_summarize(tmp_path):
     files = []
     for seed in range(3):
         files.append(tmp_path / f"seed{seed}.json")
-        write_metrics(predictions_csv, files[-1], BINARY, "c", "random", seed, bootstrap_samples=20)
+        write_metrics(predictions_csv, files[-1], BINARY, "c", "random", f"seed{seed}", seed, bootstrap_samples=20)
     _, summary = summarize(files)
     auroc_row = summary[summary["metric"] == "auroc"].iloc[0]
     assert auroc_row["mean"] == pytest.approx(auroc(np.array(TEST_Y), np.array(TEST_P)))
-    assert auroc_row["sd"] == 0 and auroc_row["n_seeds"] == 3
+    assert auroc_row["sd"] == 0 and auroc_row["n_instances"] == 3
     assert read_json(files[0])["metrics"].keys() == read_json(files[2])["metrics"].keys()

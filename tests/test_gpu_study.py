@@ -29,7 +29,7 @@ def test_prepare_and_run_at_cpu_size(tmp_path):
     assert run.returncode == 0, run.stderr[-3000:]
     result = json.loads((tmp_path / "result.json").read_text())
     assert set(result["test_auroc"]) == {"MLM", "MTR", "scratch"}
-    assert all(stat["n_seeds"] == 3 and 0 <= stat["mean"] <= 1 for stat in result["test_auroc"].values())
+    assert all(stat["n_instances"] == 3 and 0 <= stat["mean"] <= 1 for stat in result["test_auroc"].values())
     assert set(result["epochs_run"].values()) == {1} and len(result["epochs_run"]) == 9
     assert {"mtr_descriptors_s", "pretraining_s", "finetuning_s"} <= set(result["stages"])
     assert (work / layout.pretrain_file("model", "mtr", "small", "mtr") / "model.safetensors").is_file()

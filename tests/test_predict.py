@@ -271,3 +271,13 @@ def test_without_rdkit_a_test_time_augmented_model_needs_to_be_told(tmp_path, mo
     with pytest.raises(InputError, match="--no-test-time-augment"):
         score_file([out / "model"], tmp_path / "library.csv", tmp_path / "scored.csv")
     assert score_file([out / "model"], tmp_path / "library.csv", tmp_path / "scored.csv", test_time_augment=False) == 6
+
+
+def test_a_ranking_says_when_its_top_scores_tie():
+    from chemlm.scoring import ranking_ties
+
+    flat = pd.DataFrame({"calibrated:HIV_active": 0.2586 + np.linspace(0, 5e-5, 12)})  # the demo's MLM once
+    assert ranking_ties(flat).startswith("the top 12 scores lie within 5e-05 of each other (0.25860 to 0.25865)")
+    some = pd.DataFrame({"calibrated:HIV_active": [0.9, 0.8, 0.80001, 0.5, 0.3]})
+    assert ranking_ties(some) == "2 of the top 5 tie with another within 0.0001: their order among themselves is arbitrary"
+    assert ranking_ties(pd.DataFrame({"calibrated:HIV_active": [0.9, 0.8, 0.5]})) is None

@@ -89,7 +89,7 @@ def write_run(results: Path, task: TaskSpec, model: str, seed: int, is_baseline:
                                 "valid_metric": 0.6 + 0.05 * epochs, "seconds": 1.0}), run_dir / "history.csv")
         write_json({"device": "cpu", "epochs_run": 4, "best_epoch": 3, "early_stopping_on": "valid_metric", "seconds": 4.2}, run_dir / "run.json")
     metrics = results / task.name / "metrics" / model / "scaffold" / f"seed{seed}.json"
-    write_metrics(run_dir / "predictions.csv", metrics, task, model, "scaffold", seed, bootstrap_samples=0)
+    write_metrics(run_dir / "predictions.csv", metrics, task, model, "scaffold", f"seed{seed}", seed, bootstrap_samples=0)
     return metrics
 
 
@@ -199,10 +199,10 @@ def test_statements_compare_with_published_runs_and_baselines_from_the_data(stud
     mlm_mean, mlm_sd = summary_stat(results, "MLM")
     rf_mean, rf_sd = summary_stat(results, "ecfp4_rf")
     assert f"MLM: {mlm_mean:.3f} ± {mlm_sd:.3f}, n=3 here against 0.793 published (single run), difference {mlm_mean - 0.793:+.3f}" in markdown
-    per_seed = pd.read_csv(results / "metrics.csv", dtype={"seed": str})
+    per_instance = pd.read_csv(results / "metrics.csv")
     for task, metric, label in (("hiv", "auroc", "AUROC"), ("esol", "rmse", "RMSE")):
-        rows = per_seed[(per_seed["task"] == task) & (per_seed["metric"] == metric)]
-        expected = compare_methods(rows, metric, group="checkpoint", subject="seed", min_difference=0.1 if task == "hiv" else 0.2)
+        rows = per_instance[(per_instance["task"] == task) & (per_instance["metric"] == metric)]
+        expected = compare_methods(rows, metric, group="checkpoint", subject="instance", min_difference=0.1 if task == "hiv" else 0.2)
         assert expected.test != "no test" and f"{task} / scaffold: {expected.verdict(label)}" in markdown
     assert re.search(r"hiv / scaffold: AUROC(:| over) .*3 split instances \((rm-ANOVA|Friedman)", markdown)
     means = {model: summary_stat(results, model)[0] for model in ("MLM", "MTR", "ecfp4_rf")}
@@ -217,8 +217,8 @@ def test_statements_compare_with_published_runs_and_baselines_from_the_data(stud
 
 def test_paired_differences_are_per_seed(study):
     _, results = study
-    per_seed = pd.read_csv(results / "metrics.csv")
-    auroc = per_seed[(per_seed["task"] == "hiv") & (per_seed["metric"] == "auroc")].pivot(index="seed", columns="checkpoint", values="value")
+    per_instance = pd.read_csv(results / "metrics.csv")
+    auroc = per_instance[(per_instance["task"] == "hiv") & (per_instance["metric"] == "auroc")].pivot(index="instance", columns="checkpoint", values="value")
     differences = auroc["MLM"] - auroc["MTR"]
     markdown = (results / "report" / "summary.md").read_text()
     for seed, difference in differences.items():
@@ -303,7 +303,7 @@ def test_the_report_reads_only_declared_files(study, tmp_path):
     shutil.copytree(results.parent, tmp_path / "run")
     build_report(fewer, tmp_path / "run")  # a seed removed: its files exist but the report does not read them
     page = (tmp_path / "run" / layout.REPORT_HTML).read_text()
-    assert "<td>hiv</td><td>scaffold</td><td>2</td>" not in page and "<td>hiv</td><td>scaffold</td><td>1</td>" in page
+    assert "<td>hiv</td><td>scaffold</td><td>seed2</td>" not in page and "<td>hiv</td><td>scaffold</td><td>seed1</td>" in page
 
 
 def test_multilabel_curves_are_macro_averages_matching_the_metrics():
@@ -386,7 +386,7 @@ def test_page_renders_in_chromium_without_errors(study, tmp_path):
     assert found, opened.stderr[-2000:]
     probe = json.loads(found.group(1).replace("&quot;", '"').replace("&amp;", "&"))
     assert probe["errors"] == []
-    assert probe["images"] == 9 and probe["loaded"] == 9
+    assert probe["images"] == 12 and probe["loaded"] == 12
     assert probe["overview_rows"] == 3 + 2  # MLM, MTR, ecfp4_rf and the two published references
     console_errors = [line for line in opened.stderr.splitlines() if "CONSOLE" in line and ("Uncaught" in line or "ERROR" in line)]
     assert console_errors == []

@@ -10,6 +10,7 @@ import pytest
 
 from chemlm.data.ingest import read_task_table
 from chemlm.featurize import Featurized, featurize
+from chemlm.folds import SplitInstance
 from chemlm.io import read_csv, write_csv
 from chemlm.splits import assign_folds
 from chemlm.tasks import TaskSpec, TaskType
@@ -58,7 +59,7 @@ def test_scaffold_split_matches_deepchem(hiv, tmp_path):
     # Split what the split rule reads: molecules.csv after a round trip (acyclic scaffolds come back as NaN).
     write_csv(result.molecules, tmp_path / "molecules.csv")
     molecules = read_csv(tmp_path / "molecules.csv", dtype={"mol_id": str})
-    ours = assign_folds(molecules, task, "scaffold", FRACTIONS, seed=0)
+    ours = assign_folds(molecules, task, "scaffold", FRACTIONS, SplitInstance.of_seed(0))
 
     original_smiles = table.set_index("mol_id").loc[molecules["mol_id"], "smiles"].to_numpy()
     dataset = dc.data.NumpyDataset(X=np.zeros((len(molecules), 1)), ids=original_smiles)

@@ -6,8 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from chemlm.folds import SplitInstance
 from chemlm.io import InputError
 from chemlm.splits import (
+    CV_METHODS,
     SPLIT_METHODS,
     assign_folds,
     random_scaffold_split,
@@ -16,6 +18,8 @@ from chemlm.splits import (
     split_summary,
 )
 from chemlm.tasks import TaskSpec, TaskType
+
+SEED0 = SplitInstance.of_seed(0)
 
 BINARY = TaskSpec("t", "-", "smiles", ("y",), TaskType.BINARY)
 MULTICLASS = TaskSpec("t", "-", "smiles", ("kind",), TaskType.MULTICLASS)
@@ -147,20 +151,22 @@ def test_zero_fraction_fold_is_empty():
 )
 def test_bad_fractions_are_input_errors(fractions):
     with pytest.raises(InputError, match="split fractions"):
-        assign_folds(molecules_table(), BINARY, "scaffold", fractions, 0)
+        assign_folds(molecules_table(), BINARY, "scaffold", fractions, SEED0)
 
 
 def test_unknown_method_and_missing_scaffold_column_are_input_errors():
     with pytest.raises(InputError, match="unknown split method 'cluster'"):
-        assign_folds(molecules_table(), BINARY, "cluster", FRACTIONS, 0)
+        assign_folds(molecules_table(), BINARY, "cluster", FRACTIONS, SEED0)
     with pytest.raises(InputError, match="no column 'scaffold'"):
-        assign_folds(molecules_table().drop(columns="scaffold"), BINARY, "scaffold", FRACTIONS, 0)
+        assign_folds(molecules_table().drop(columns="scaffold"), BINARY, "scaffold", FRACTIONS, SEED0)
 
 
 @pytest.mark.parametrize("method", SPLIT_METHODS)
 def test_assign_folds_lists_molecules_in_order(method):
     molecules = molecules_table()
-    assignment = assign_folds(molecules, BINARY, method, FRACTIONS, seed=0)
+    instance = SplitInstance.of_fold(5, 0, 1) if method in CV_METHODS else SEED0
+    clusters = np.arange(len(molecules)) % 23 if method == "cluster_cv" else None
+    assignment = assign_folds(molecules, BINARY, method, FRACTIONS, instance, clusters)
     assert list(assignment.columns) == ["mol_id", "fold"]
     assert assignment["mol_id"].tolist() == molecules["mol_id"].tolist()
     assert set(assignment["fold"]) == {"train", "valid", "test"}
@@ -173,14 +179,14 @@ def test_scaffold_split_reads_acyclic_molecules_back_from_csv(tmp_path):
     molecules.to_csv(tmp_path / "molecules.csv", index=False)
     reread = pd.read_csv(tmp_path / "molecules.csv")
     assert reread["scaffold"].isna().sum() == 30
-    before = assign_folds(molecules, BINARY, "scaffold", FRACTIONS, 0)
-    after = assign_folds(reread, BINARY, "scaffold", FRACTIONS, 0)
+    before = assign_folds(molecules, BINARY, "scaffold", FRACTIONS, SEED0)
+    after = assign_folds(reread, BINARY, "scaffold", FRACTIONS, SEED0)
     assert after["fold"].tolist() == before["fold"].tolist()
 
 
 def test_summary_of_a_binary_split():
     molecules = molecules_table()
-    assignment = assign_folds(molecules, BINARY, "random", FRACTIONS, seed=0)
+    assignment = assign_folds(molecules, BINARY, "random", FRACTIONS, SEED0)
     summary = split_summary(molecules, assignment, BINARY)
     assert summary["molecules"] == 200
     assert summary["sizes"] == {"train": 160, "valid": 20, "test": 20}
@@ -193,7 +199,7 @@ def test_summary_of_a_binary_split():
 
 def test_summary_of_a_scaffold_split_counts_scaffolds_per_fold():
     molecules = molecules_table()
-    assignment = assign_folds(molecules, BINARY, "scaffold", FRACTIONS, seed=0)
+    assignment = assign_folds(molecules, BINARY, "scaffold", FRACTIONS, SEED0)
     summary = split_summary(molecules, assignment, BINARY)
     for fold in ("train", "valid", "test"):
         expected = molecules.loc[assignment["fold"] == fold, "scaffold"].nunique()
@@ -226,6 +232,56 @@ def test_summary_label_balance_per_task_type():
 
 def test_summary_rejects_an_assignment_in_another_order():
     molecules = molecules_table()
-    assignment = assign_folds(molecules, BINARY, "scaffold", FRACTIONS, 0).iloc[::-1]
+    assignment = assign_folds(molecules, BINARY, "scaffold", FRACTIONS, SEED0).iloc[::-1]
     with pytest.raises(InputError, match="molecules order"):
         split_summary(molecules, assignment, BINARY)
+
+
+def cv_assignments(method: str, folds: int = 5, repeat: int = 0, clusters=None) -> list[pd.DataFrame]:
+    molecules = molecules_table()
+    return [assign_folds(molecules, BINARY, method, FRACTIONS, SplitInstance.of_fold(folds, repeat, fold), clusters)
+            for fold in range(folds)]
+
+
+@pytest.mark.parametrize("method", CV_METHODS)
+def test_each_repeat_tests_every_molecule_once_and_keeps_groups_whole(method):
+    molecules = molecules_table()
+    clusters = np.arange(len(molecules)) % 23 if method == "cluster_cv" else None
+    assignments = cv_assignments(method, clusters=clusters)
+    tested = np.stack([(assignment["fold"] == "test").to_numpy() for assignment in assignments])
+    assert (tested.sum(axis=0) == 1).all()  # the folds of a repeat partition the molecules
+    sizes = tested.sum(axis=1)
+    assert sizes.max() - sizes.min() <= 0.1 * len(molecules)  # near-equal folds
+    groups = {"scaffold_cv": molecules["scaffold"].to_numpy(), "cluster_cv": clusters}.get(method)
+    for assignment in assignments:
+        folds = assignment["fold"].to_numpy()
+        assert set(folds) == {"train", "valid", "test"} and (folds == "valid").sum() > 0.1 * len(folds)
+        if groups is not None:  # no scaffold or cluster in two folds of an instance
+            assert pd.DataFrame({"group": groups, "fold": folds}).groupby("group")["fold"].nunique().max() == 1
+    if method == "random_cv":  # stratified: each test fold has its share of positives
+        positives = [molecules["y"][assignment["fold"].to_numpy() == "test"].mean() for assignment in assignments]
+        assert max(positives) - min(positives) < 0.05
+
+
+def test_repeats_shuffle_differently_and_the_same_repeat_again_the_same():
+    first, again, other = cv_assignments("scaffold_cv", repeat=0), cv_assignments("scaffold_cv", repeat=0), cv_assignments("scaffold_cv", repeat=1)
+    assert all(a.equals(b) for a, b in zip(first, again))
+    assert not all(a["fold"].equals(b["fold"]) for a, b in zip(first, other))
+
+
+def test_a_split_instance_of_another_kind_is_refused():
+    with pytest.raises(InputError, match="split 'scaffold_cv': instance 'seed0' is not one of its instances"):
+        assign_folds(molecules_table(), BINARY, "scaffold_cv", FRACTIONS, SEED0)
+    with pytest.raises(InputError, match="needs the Butina cluster of every molecule"):
+        assign_folds(molecules_table(), BINARY, "cluster_cv", FRACTIONS, SplitInstance.of_fold(5, 0, 0))
+
+
+def test_cv_summary_names_the_instance_and_counts_clusters():
+    molecules = molecules_table()
+    clusters = np.arange(len(molecules)) % 23
+    instance = SplitInstance.of_fold(5, 2, 3)
+    assignment = assign_folds(molecules, BINARY, "cluster_cv", FRACTIONS, instance, clusters)
+    summary = split_summary(molecules, assignment, BINARY, instance, clusters)
+    assert summary["instance"] == {"name": "repeat2-fold3", "seed": 2, "folds": 5, "repeat": 2, "fold": 3}
+    assert summary["clusters_in_several_folds"] == 0 and sum(summary["clusters"].values()) == 23
+    assert summary["labels"]["y"]["test"]["positives"] == int(molecules["y"][assignment["fold"].to_numpy() == "test"].sum())

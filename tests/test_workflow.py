@@ -30,15 +30,15 @@ def finished_run(tmp_path_factory) -> Path:
 def test_summary_has_every_task_with_its_metrics(finished_run):
     summary = pd.read_csv(finished_run / layout.SUMMARY)
     assert set(summary["task"]) == {"hiv", "activity", "tox21", "esol"}
-    assert (summary["n_seeds"] <= 1).all() and set(summary["checkpoint"]) == MODELS
+    assert (summary["n_instances"] <= 1).all() and set(summary["checkpoint"]) == MODELS
     metrics = {task: set(group["metric"]) for task, group in summary.groupby("task")}
     assert {"auroc", "auprc", "mcc@0.5", "tp@valid", "threshold@valid"} <= metrics["hiv"]
     assert {"accuracy", "macro_f1"} <= metrics["activity"]
     assert {"auroc", "auroc[NR-AR]", "auroc[SR-p53]"} <= metrics["tox21"]
     assert {"rmse", "mae", "r2", "pearson_r"} <= metrics["esol"]
     auroc = summary.set_index(["task", "checkpoint", "metric"]).loc[("hiv", "tiny", "auroc")]
-    assert auroc["n_seeds"] == 1 and 0 <= auroc["mean"] <= 1 and np.isnan(auroc["sd"])
-    per_seed = pd.read_csv(finished_run / layout.PER_SEED)
+    assert auroc["n_instances"] == 1 and 0 <= auroc["mean"] <= 1 and np.isnan(auroc["sd"])
+    per_seed = pd.read_csv(finished_run / layout.PER_INSTANCE)
     assert set(per_seed["seed"]) == {0}
 
 
@@ -46,7 +46,7 @@ def test_baselines_are_rows_beside_the_checkpoint_with_its_prediction_format(fin
     summary = pd.read_csv(finished_run / layout.SUMMARY)
     for task, metric in (("hiv", "auroc"), ("activity", "accuracy"), ("tox21", "auroc"), ("esol", "rmse")):
         rows = summary[(summary["task"] == task) & (summary["metric"] == metric)]
-        assert set(rows["checkpoint"]) == MODELS and (rows["n_seeds"] == 1).all(), task
+        assert set(rows["checkpoint"]) == MODELS and (rows["n_instances"] == 1).all(), task
     for task in TASKS:
         finetuned = pd.read_csv(finished_run / layout.finetune_file("predictions.csv", task, "tiny", "scaffold", 0), dtype={"mol_id": str})
         for baseline in ("ecfp4_rf", "ecfp4_logreg"):

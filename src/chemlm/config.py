@@ -18,12 +18,15 @@ from typing import Any
 import jsonschema
 import yaml
 
+from chemlm.folds import SplitInstance
 from chemlm.tasks import TaskSpec, TaskType
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "config" / "schema" / "config.schema.yaml"
 SCRATCH = "scratch"
 # A checkpoint source `pretrained:<name>` is the model this workflow pre-trains under pretrain.models.<name>.
 PRETRAINED_PREFIX = "pretrained:"
+# The split methods that are repeated cross-validations (chemlm.splits.CV_METHODS): folds x repeats split instances.
+CV_METHODS = ("scaffold_cv", "cluster_cv", "random_cv")
 # The fingerprint baselines, as the schema's `baselines` items list them; checkpoints may not take these names.
 BASELINES = ("ecfp4_rf", "ecfp4_logreg")
 
@@ -422,12 +425,15 @@ class Study:
     splits: tuple[str, ...]
     fractions: tuple[float, float, float]
     seeds: tuple[int, ...]
+    cv_folds: int
+    cv_repeats: int
     baselines: tuple[str, ...]
     baseline_trees: int
     projections: tuple[str, ...]
     probe_folds: int
     pooling: str
     embed_batch_size: int
+    embed_instances: int | None
     bootstrap_samples: int
     isomeric_smiles: bool
     rdkit_time_limit: float
@@ -455,6 +461,12 @@ class Study:
         for spec in checkpoints.values():
             if spec.pretrained_name is not None and spec.pretrained_name not in pretrained:
                 raise ConfigError(f"config key 'checkpoints.{spec.name}.source': no model '{spec.pretrained_name}' under pretrain.models")
+        cross_validated = [method for method in config["split"]["methods"] if method in CV_METHODS]
+        if cross_validated and "search" in config:
+            # one search for every instance would have seen the other instances' test folds; a search per instance
+            # (nested cross-validation) is not built
+            raise ConfigError(f"config key 'search': not with the cross-validation split '{cross_validated[0]}' (its trials "
+                              "would see other split instances' test folds); search on a single split")
         try:
             tasks = {name: TaskSpec.from_config(name, entry) for name, entry in config["tasks"].items()}
         except ValueError as error:
@@ -469,12 +481,15 @@ class Study:
             splits=tuple(config["split"]["methods"]),
             fractions=tuple(config["split"]["fractions"]),
             seeds=tuple(config["seeds"]),
+            cv_folds=config["split"]["folds"],
+            cv_repeats=config["split"]["repeats"],
             baselines=tuple(config["baselines"]),
             baseline_trees=config["baseline_trees"],
             projections=tuple(config["project"]["methods"]),
             probe_folds=config["project"]["probe_folds"],
             pooling=config["embed"]["pooling"],
             embed_batch_size=config["embed"]["batch_size"],
+            embed_instances=config["embed"]["instances"],
             bootstrap_samples=config["evaluate"]["bootstrap_samples"],
             isomeric_smiles=config["featurize"]["isomeric_smiles"],
             rdkit_time_limit=float(config["featurize"]["rdkit_time_limit"]),
@@ -484,6 +499,33 @@ class Study:
             report=ReportSettings.from_config(config["report"]),
             compare=CompareSettings.from_config(config["compare"]),
         )
+
+    def instances(self, split: str) -> tuple[SplitInstance, ...]:
+        """The split instances of a split method: one per seed, or for a cross-validation every (repeat, fold)."""
+        if split in CV_METHODS:
+            return tuple(SplitInstance.of_fold(self.cv_folds, repeat, fold)
+                         for repeat in range(self.cv_repeats) for fold in range(self.cv_folds))
+        return tuple(SplitInstance.of_seed(seed) for seed in self.seeds)
+
+    def instance(self, split: str, name: str) -> SplitInstance:
+        """A split instance by name; a single split has one for any seed (a search trial's seed need not be a study seed)."""
+        found = {instance.name: instance for instance in self.instances(split)}
+        if name in found:
+            return found[name]
+        if split not in CV_METHODS and name.startswith("seed") and name[4:].isdigit():
+            return SplitInstance.of_seed(int(name[4:]))
+        raise ConfigError(f"split '{split}' has no instance '{name}' (it has {', '.join(found)})")
+
+    def embedded_instances(self, split: str) -> tuple[SplitInstance, ...]:
+        """The split instances whose models are embedded, projected and scored for separation (`embed.instances`)."""
+        return self.instances(split)[: self.embed_instances]
+
+    @property
+    def instance_names(self) -> tuple[str, ...]:
+        """Every split instance's name over the study's splits and its search trials' seeds (a wildcard's values)."""
+        names = [instance.name for split in self.splits for instance in self.instances(split)]
+        names += [SplitInstance.of_seed(seed).name for seed in (self.search.seeds if self.search else ())]
+        return tuple(dict.fromkeys(names))
 
     @property
     def models(self) -> tuple[str, ...]:

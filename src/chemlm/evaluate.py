@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -38,9 +39,9 @@ PREDICTION_PREFIX = prediction_header("")
 FIXED_THRESHOLD = 0.5
 COUNT_NAMES = ("tp", "fp", "tn", "fn")
 GROUP_COLUMNS = ["task", "checkpoint", "split"]
-PER_SEED_COLUMNS = [*GROUP_COLUMNS, "seed", "metric", "value"]
-SUMMARY_COLUMNS = [*GROUP_COLUMNS, "metric", "mean", "sd", "n_seeds"]
-METRICS_FILE_KEYS = ("task", "checkpoint", "split", "seed", "metrics")
+PER_INSTANCE_COLUMNS = [*GROUP_COLUMNS, "instance", "metric", "value"]
+SUMMARY_COLUMNS = [*GROUP_COLUMNS, "metric", "mean", "sd", "n_instances"]
+METRICS_FILE_KEYS = ("task", "checkpoint", "split", "instance", "metrics")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -284,6 +285,7 @@ def write_metrics(
     task: TaskSpec,
     checkpoint: str,
     split: str,
+    instance: str,
     seed: int,
     bootstrap_samples: int,
 ) -> None:
@@ -296,19 +298,20 @@ def write_metrics(
     except InputError as error:
         raise InputError(f"{predictions_csv}: {error}") from None
     record = _json_ready(
-        {"task": task.name, "checkpoint": checkpoint, "split": split, "seed": seed, "type": task.type.value, **parts}
+        {"task": task.name, "checkpoint": checkpoint, "split": split, "instance": instance, "seed": seed, "type": task.type.value,
+         **parts}
     )
     write_json(record, out_json)
     undefined = [name for name, value in record["metrics"].items() if value is None]
     logger.info(
-        "%s / %s / %s / seed %d: %d metrics%s",
-        task.name, checkpoint, split, seed, len(record["metrics"]),
+        "%s / %s / %s / %s: %d metrics%s",
+        task.name, checkpoint, split, instance, len(record["metrics"]),
         f", undefined: {', '.join(undefined)}" if undefined else "",
     )
 
 
 # ---------------------------------------------------------------------------------------------------
-# Summary over seeds
+# Summary over split instances
 
 
 def _read_metrics_file(path: Path) -> dict[str, Any]:
@@ -325,30 +328,30 @@ def _read_metrics_file(path: Path) -> dict[str, Any]:
 
 
 def summarize(metric_files: Sequence[str | Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The per-seed long table and the summary over seeds of all metrics files (design item 7).
+    """The per-instance long table and the summary over split instances of all metrics files (design item 7).
 
-    mean and sd (sample sd, ddof=1: NaN with one seed) are taken over the seeds where the metric is
-    defined, and n_seeds counts them. Rows are sorted by task, checkpoint and split (per seed: and
-    seed); metrics keep the order in which they first appear.
+    mean and sd (sample sd, ddof=1: NaN with one instance) are taken over the split instances where the metric is
+    defined, and n_instances counts them. Rows are sorted by task, checkpoint and split (per instance: and the
+    instance, by its numbers); metrics keep the order in which they first appear.
     """
     if not metric_files:
         raise InputError("no metrics files to summarize")
     rows = []
     for path in map(Path, metric_files):
         record = _read_metrics_file(path)
-        group = {"task": str(record["task"]), "checkpoint": str(record["checkpoint"]), "split": str(record["split"]), "seed": int(record["seed"])}
+        group = {"task": str(record["task"]), "checkpoint": str(record["checkpoint"]), "split": str(record["split"]), "instance": str(record["instance"])}
         rows += [{**group, "metric": name, "value": math.nan if value is None else float(value)} for name, value in record["metrics"].items()]
-    per_seed = pd.DataFrame(rows, columns=PER_SEED_COLUMNS)
-    repeated = per_seed[per_seed.duplicated(["task", "checkpoint", "split", "seed", "metric"])]
+    per_seed = pd.DataFrame(rows, columns=PER_INSTANCE_COLUMNS)
+    repeated = per_seed[per_seed.duplicated(["task", "checkpoint", "split", "instance", "metric"])]
     if len(repeated):
         first = repeated.iloc[0]
-        raise InputError(f"metric '{first.metric}' of {first.task} / {first.checkpoint} / {first.split} / seed {first.seed} appears in two metrics files")
+        raise InputError(f"metric '{first.metric}' of {first.task} / {first.checkpoint} / {first.split} / {first.instance} appears in two metrics files")
 
     metric_rank = {name: rank for rank, name in enumerate(dict.fromkeys(per_seed["metric"]))}
-    per_seed = _sorted(per_seed, [*GROUP_COLUMNS, "seed"], metric_rank)
+    per_seed = _sorted(per_seed, [*GROUP_COLUMNS, "instance"], metric_rank)
     summary = (
         per_seed.groupby([*GROUP_COLUMNS, "metric"], sort=False)["value"]
-        .agg(mean="mean", sd="std", n_seeds="count")  # pandas skips NaN; std is ddof=1
+        .agg(mean="mean", sd="std", n_instances="count")  # pandas skips NaN; std is ddof=1
         .reset_index()
     )
     summary = _sorted(summary, GROUP_COLUMNS, metric_rank)[SUMMARY_COLUMNS]
@@ -356,17 +359,26 @@ def summarize(metric_files: Sequence[str | Path]) -> tuple[pd.DataFrame, pd.Data
 
 
 def _sorted(table: pd.DataFrame, by: list[str], metric_rank: dict[str, int]) -> pd.DataFrame:
-    """`table` sorted by `by`, then metrics in first-seen order."""
+    """`table` sorted by `by` (a split instance by its numbers: seed2 before seed10), then metrics in first-seen order."""
+    keys = {column: f"{column}_key" if column == "instance" else column for column in by}
+    extra = {"metric_rank": table["metric"].map(metric_rank)}
+    if "instance" in by:
+        extra["instance_key"] = table["instance"].map(instance_order)
     return (
-        table.assign(metric_rank=table["metric"].map(metric_rank))
-        .sort_values([*by, "metric_rank"], kind="stable")
-        .drop(columns="metric_rank")
+        table.assign(**extra)
+        .sort_values([*keys.values(), "metric_rank"], kind="stable")
+        .drop(columns=list(extra))
         .reset_index(drop=True)
     )
+
+
+def instance_order(name: str) -> tuple:
+    """A split instance's name as its numbers (seed2 -> (2,), repeat1-fold3 -> (1, 3)), so that they sort as numbers."""
+    return tuple(int(number) for number in re.findall(r"\d+", name))
 
 
 def write_summary(metric_files: Sequence[str | Path], per_seed_csv: str | Path, summary_csv: str | Path) -> None:
     per_seed, summary = summarize(metric_files)
     write_csv(per_seed, per_seed_csv)
     write_csv(summary, summary_csv)
-    logger.info("%d metrics files: %d per-seed values, %d summary rows", len(metric_files), len(per_seed), len(summary))
+    logger.info("%d metrics files: %d values (one per split instance), %d summary rows", len(metric_files), len(per_seed), len(summary))

@@ -12,13 +12,14 @@ from collections.abc import Iterator
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from chemlm.folds import SplitInstance
 from chemlm.io import is_url, url_filename
 
 if TYPE_CHECKING:
     from chemlm.config import CheckpointSpec, Study
 
 TASK, CHECKPOINT, BASELINE, MODEL = "{task}", "{checkpoint}", "{baseline}", "{model}"
-SPLIT, SEED, STAGE, METHOD = "{split}", "{seed}", "{stage}", "{method}"
+SPLIT, INSTANCE, SEED, STAGE, METHOD = "{split}", "{instance}", "{seed}", "{stage}", "{method}"
 OBJECTIVE, SIZE, PRETRAINED, FIGURE, LIBRARY = "{objective}", "{size}", "{pretrained}", "{figure}", "{library}"
 
 STAGES = ("zeroshot", "finetuned")
@@ -26,7 +27,7 @@ REPORT_FIGURES = ("test_curves", "learning_curves")
 CALIBRATED_TYPES = ("binary", "multilabel")
 
 SUMMARY = "results/summary.csv"
-PER_SEED = "results/metrics.csv"
+PER_INSTANCE = "results/metrics.csv"
 # Every pair of models compared over the split instances, per task, split and metric (chemlm.comparison).
 COMPARISON = "results/comparison.csv"
 # The models' ranks over tasks and splits, with their critical-difference diagram.
@@ -45,23 +46,24 @@ JOB_NAMES: dict[str, str | None] = {
     "ingest": "{task}",
     "featurize": "{task}",
     "augment": "{task}",
-    "split": "{task}/{split}/seed{seed}",
+    "split": "{task}/{split}/{instance}",
     "fingerprints": "{task}",
-    "baseline": "{task}/{baseline}/{split}/seed{seed}",
+    "cluster": "{task}",
+    "baseline": "{task}/{baseline}/{split}/{instance}",
     "pretrain_corpus": None,
     "pretrain_descriptors": None,
     "pretrain": "{objective}-{size}/{pretrained}",
     "search_trial": "{task}/{checkpoint}/{split}/trial{trial}/seed{seed}",
     "search_select": "{task}/{checkpoint}/{split}",
     "report_search": "{task}/{split}",
-    "finetune": "{task}/{checkpoint}/{split}/seed{seed}",
-    "evaluate": "{task}/{model}/{split}/seed{seed}",
+    "finetune": "{task}/{checkpoint}/{split}/{instance}",
+    "evaluate": "{task}/{model}/{split}/{instance}",
     "summarize": None,
     "compare": None,
-    "embed": "{task}/{checkpoint}/{split}/seed{seed}/{stage}",
-    "project": "{task}/{checkpoint}/{split}/seed{seed}/{method}",
-    "separation": "{task}/{checkpoint}/{split}/seed{seed}",
-    "test_similarity": "{task}/{split}/seed{seed}",
+    "embed": "{task}/{checkpoint}/{split}/{instance}/{stage}",
+    "project": "{task}/{checkpoint}/{split}/{instance}/{method}",
+    "separation": "{task}/{checkpoint}/{split}/{instance}",
+    "test_similarity": "{task}/{split}/{instance}",
     "library": "{library}",
     "library_similarity": "{task}/{library}/{split}",
     "predict": "{task}/{library}/{split}/{checkpoint}",
@@ -89,6 +91,14 @@ def benchmark(rule: str, **wildcards: object) -> str:
     return _job_file("benchmarks", "tsv", rule, wildcards)
 
 
+def instance_name(instance: object) -> str:
+    """A split instance's path segment: a seed number is a single split's `seed<n>`; a name (`repeat0-fold1`,
+    `seed0`) or the `{instance}` wildcard stays as it is; a SplitInstance gives its name."""
+    if isinstance(instance, SplitInstance):
+        return instance.name
+    return f"seed{instance}" if isinstance(instance, int) else str(instance)
+
+
 # ---- data
 
 def download(task: str = TASK, filename: str = "{filename}") -> str:
@@ -101,9 +111,9 @@ def data_file(name: str, task: str = TASK) -> str:
     return f"results/{task}/data/{name}"
 
 
-def split_file(extension: str, task: str = TASK, split: str = SPLIT, seed: object = SEED) -> str:
+def split_file(extension: str, task: str = TASK, split: str = SPLIT, instance: object = INSTANCE) -> str:
     """The fold of every molecule (csv) or the split's sizes and label balance (json)."""
-    return f"results/{task}/splits/{split}/seed{seed}.{extension}"
+    return f"results/{task}/splits/{split}/{instance_name(instance)}.{extension}"
 
 
 # ---- pre-training
@@ -119,9 +129,9 @@ def pretrain_file(name: str, objective: str = OBJECTIVE, size: str = SIZE, pretr
 
 # ---- models and their results
 
-def finetune_file(name: str, task: str = TASK, checkpoint: str = CHECKPOINT, split: str = SPLIT, seed: object = SEED) -> str:
+def finetune_file(name: str, task: str = TASK, checkpoint: str = CHECKPOINT, split: str = SPLIT, instance: object = INSTANCE) -> str:
     """model (the folder), history.csv, predictions.csv, run.json, resume-state."""
-    return f"results/{task}/finetune/{checkpoint}/{split}/seed{seed}/{name}"
+    return f"results/{task}/finetune/{checkpoint}/{split}/{instance_name(instance)}/{name}"
 
 
 def search_file(name: str, task: str = TASK, checkpoint: str = CHECKPOINT, split: str = SPLIT) -> str:
@@ -136,49 +146,49 @@ def trial_file(extension: str, task: str = TASK, checkpoint: str = CHECKPOINT, s
     return f"results/{task}/search/{checkpoint}/{split}/trial{trial}/seed{seed}.{extension}"
 
 
-def baseline_file(name: str, task: str = TASK, baseline: str = BASELINE, split: str = SPLIT, seed: object = SEED) -> str:
+def baseline_file(name: str, task: str = TASK, baseline: str = BASELINE, split: str = SPLIT, instance: object = INSTANCE) -> str:
     """predictions.csv, calibration.json."""
-    return f"results/{task}/baselines/{baseline}/{split}/seed{seed}/{name}"
+    return f"results/{task}/baselines/{baseline}/{split}/{instance_name(instance)}/{name}"
 
 
-def baseline_predictions(task: str = TASK, baseline: str = BASELINE, split: str = SPLIT, seed: object = SEED) -> str:
-    return baseline_file("predictions.csv", task, baseline, split, seed)
+def baseline_predictions(task: str = TASK, baseline: str = BASELINE, split: str = SPLIT, instance: object = INSTANCE) -> str:
+    return baseline_file("predictions.csv", task, baseline, split, instance)
 
 
-def run_file(name: str, task: str, model: str, split: str, seed: object, is_baseline: bool) -> str:
+def run_file(name: str, task: str, model: str, split: str, instance: object, is_baseline: bool) -> str:
     """A model's run file (predictions.csv, calibration.json): a baseline's or a fine-tuned checkpoint's."""
     if is_baseline:
-        return baseline_file(name, task, model, split, seed)
-    return finetune_file(name, task, model, split, seed)
+        return baseline_file(name, task, model, split, instance)
+    return finetune_file(name, task, model, split, instance)
 
 
-def predictions(task: str, model: str, split: str, seed: object, is_baseline: bool) -> str:
+def predictions(task: str, model: str, split: str, instance: object, is_baseline: bool) -> str:
     """The predictions a model's metrics come from."""
-    return run_file("predictions.csv", task, model, split, seed, is_baseline)
+    return run_file("predictions.csv", task, model, split, instance, is_baseline)
 
 
-def metrics(task: str = TASK, model: str = MODEL, split: str = SPLIT, seed: object = SEED) -> str:
-    return f"results/{task}/metrics/{model}/{split}/seed{seed}.json"
+def metrics(task: str = TASK, model: str = MODEL, split: str = SPLIT, instance: object = INSTANCE) -> str:
+    return f"results/{task}/metrics/{model}/{split}/{instance_name(instance)}.json"
 
 
-def embeddings(task: str = TASK, checkpoint: str = CHECKPOINT, split: str = SPLIT, seed: object = SEED, stage: str = STAGE) -> str:
-    return f"results/{task}/embeddings/{checkpoint}/{split}/seed{seed}/{stage}.npz"
+def embeddings(task: str = TASK, checkpoint: str = CHECKPOINT, split: str = SPLIT, instance: object = INSTANCE, stage: str = STAGE) -> str:
+    return f"results/{task}/embeddings/{checkpoint}/{split}/{instance_name(instance)}/{stage}.npz"
 
 
 def projection(
-    extension: str, task: str = TASK, checkpoint: str = CHECKPOINT, split: str = SPLIT, seed: object = SEED, method: str = METHOD
+    extension: str, task: str = TASK, checkpoint: str = CHECKPOINT, split: str = SPLIT, instance: object = INSTANCE, method: str = METHOD
 ) -> str:
     """A projection's coordinates (csv) or figure (png)."""
-    return f"results/{task}/projections/{checkpoint}/{split}/seed{seed}/{method}.{extension}"
+    return f"results/{task}/projections/{checkpoint}/{split}/{instance_name(instance)}/{method}.{extension}"
 
 
-def separation(task: str = TASK, checkpoint: str = CHECKPOINT, split: str = SPLIT, seed: object = SEED) -> str:
-    return f"results/{task}/projections/{checkpoint}/{split}/seed{seed}/separation.json"
+def separation(task: str = TASK, checkpoint: str = CHECKPOINT, split: str = SPLIT, instance: object = INSTANCE) -> str:
+    return f"results/{task}/projections/{checkpoint}/{split}/{instance_name(instance)}/separation.json"
 
 
-def test_similarity(task: str = TASK, split: str = SPLIT, seed: object = SEED) -> str:
+def test_similarity(task: str = TASK, split: str = SPLIT, instance: object = INSTANCE) -> str:
     """Each test molecule's highest Tanimoto similarity to that seed's training fold, and its neighbour."""
-    return f"results/{task}/similarity/{split}/seed{seed}.csv"
+    return f"results/{task}/similarity/{split}/{instance_name(instance)}.csv"
 
 
 def library_file(name: str, library: str = LIBRARY) -> str:
@@ -228,13 +238,15 @@ def workflow_jobs(study: Study) -> Iterator[tuple[str, dict[str, object]]]:
         if any(study.uses_variants(task, checkpoint) for checkpoint in study.checkpoints):
             yield "augment", {"task": task}
         yield "fingerprints", {"task": task}
+        if "cluster_cv" in study.splits:
+            yield "cluster", {"task": task}
         for split in study.splits:
             yield "report_figures", {"task": task, "split": split}
             yield "report_uncertainty", {"task": task, "split": split}
             if spec.type.value in CALIBRATED_TYPES:
                 yield "report_calibration", {"task": task, "split": split}
-            for seed in study.seeds:
-                run = {"task": task, "split": split, "seed": seed}
+            for instance in study.instances(split):
+                run = {"task": task, "split": split, "instance": instance.name}
                 yield "split", run
                 yield "test_similarity", run
                 for baseline in study.baselines:
@@ -243,6 +255,8 @@ def workflow_jobs(study: Study) -> Iterator[tuple[str, dict[str, object]]]:
                     yield "evaluate", {**run, "model": model}
                 for checkpoint in study.checkpoints:
                     yield "finetune", {**run, "checkpoint": checkpoint}
+                    if instance not in study.embedded_instances(split):
+                        continue
                     yield "separation", {**run, "checkpoint": checkpoint}
                     for stage in STAGES:
                         yield "embed", {**run, "checkpoint": checkpoint, "stage": stage}
@@ -305,8 +319,8 @@ def search_report_inputs(study: Study) -> list[str]:
     return [
         *(report_figure(task, split, "search") for task, split in runs if searched_checkpoints(study, task)),
         *(search_file("best.json", task, checkpoint, split) for task, split in runs for checkpoint in searched_checkpoints(study, task)),
-        *(baseline_file("settings.json", task, baseline, split, seed) for task, split in runs for baseline in study.baselines
-          for seed in study.seeds if study.baseline_search),
+        *(baseline_file("settings.json", task, baseline, split, instance) for task, split in runs for baseline in study.baselines
+          for instance in study.instances(split) if study.baseline_search),
     ]
 
 
@@ -328,20 +342,20 @@ def prediction_report_inputs(study: Study) -> list[str]:
 def report_figure_inputs(study: Study, task: str, split: str) -> dict[str, list[str]]:
     """The files the report_figures job of one task and split reads: every model's predictions, every fine-tuning
     history and run record."""
-    runs = [(model, seed) for model in study.models for seed in study.seeds]
+    runs = [(model, instance) for model in study.models for instance in study.instances(split)]
     return {
-        "predictions": [predictions(task, model, split, seed, study.is_baseline(model)) for model, seed in runs],
-        "histories": [finetune_file("history.csv", task, model, split, seed) for model, seed in runs if not study.is_baseline(model)],
-        "runs": [finetune_file("run.json", task, model, split, seed) for model, seed in runs if not study.is_baseline(model)],
+        "predictions": [predictions(task, model, split, instance, study.is_baseline(model)) for model, instance in runs],
+        "histories": [finetune_file("history.csv", task, model, split, instance) for model, instance in runs if not study.is_baseline(model)],
+        "runs": [finetune_file("run.json", task, model, split, instance) for model, instance in runs if not study.is_baseline(model)],
     }
 
 
 def calibration_inputs(study: Study, task: str, split: str) -> dict[str, list[str]]:
-    """The files the report_calibration job reads: every model's predictions and calibration, seed by seed."""
-    runs = [(model, seed) for model in study.models for seed in study.seeds]
+    """The files the report_calibration job reads: every model's predictions and calibration, instance by instance."""
+    runs = [(model, instance) for model in study.models for instance in study.instances(split)]
     return {
-        "predictions": [predictions(task, model, split, seed, study.is_baseline(model)) for model, seed in runs],
-        "calibrations": [run_file("calibration.json", task, model, split, seed, study.is_baseline(model)) for model, seed in runs],
+        "predictions": [predictions(task, model, split, instance, study.is_baseline(model)) for model, instance in runs],
+        "calibrations": [run_file("calibration.json", task, model, split, instance, study.is_baseline(model)) for model, instance in runs],
     }
 
 
@@ -351,27 +365,29 @@ def uncertainty_inputs(study: Study, task: str, split: str) -> dict[str, list[st
     files = calibration_inputs(study, task, split)
     if study.tasks[task].type.value not in CALIBRATED_TYPES:
         files["calibrations"] = []
-    return {**files, "similarity": [test_similarity(task, split, seed) for seed in study.seeds]}
+    return {**files, "similarity": [test_similarity(task, split, instance) for instance in study.instances(split)]}
 
 
 def report_inputs(study: Study) -> dict[str, list[str]]:
     """Every file the report reads, by kind; the report refuses to read any other."""
     checkpoint_runs = [
-        (task, checkpoint, split, seed)
-        for task in study.tasks for checkpoint in study.checkpoints for split in study.splits for seed in study.seeds
+        (task, checkpoint, split, instance)
+        for task in study.tasks for checkpoint in study.checkpoints for split in study.splits for instance in study.instances(split)
     ]
+    embedded_runs = [run for run in checkpoint_runs if run[3] in study.embedded_instances(run[2])]
     return {
-        "summary": [SUMMARY, PER_SEED],
+        "summary": [SUMMARY, PER_INSTANCE],
         "comparison": [COMPARISON, RANKS, *comparison_figures(study).values()],
         "figures": [report_figure(task, split, figure) for task in study.tasks for split in study.splits for figure in REPORT_FIGURES],
         "data": [
             data_file(name, task) for task in study.tasks for name in ("qc.json", "molecules.csv", "invalid.csv", "duplicates.csv")
         ],
-        "splits": [split_file("json", task, split, seed) for task in study.tasks for split in study.splits for seed in study.seeds],
+        "splits": [split_file("json", task, split, instance) for task in study.tasks for split in study.splits
+                   for instance in study.instances(split)],
         "runs": [finetune_file("run.json", *run) for run in checkpoint_runs],
         "projections": [
-            *(separation(*run) for run in checkpoint_runs),
-            *(projection("png", *run, method) for run in checkpoint_runs for method in study.projections),
+            *(separation(*run) for run in embedded_runs),
+            *(projection("png", *run, method) for run in embedded_runs for method in study.projections),
         ],
         "pretraining": [pretrain_file(name, spec.objective, spec.size, spec.name) for spec in study.pretrained.values()
                         for name in ("history.csv", "run.json")],

@@ -172,6 +172,30 @@ def top_predictions(predictions_csv: str | Path, top: int, chunk_rows: int = 100
     return best.reset_index(drop=True) if best is not None else pd.DataFrame()
 
 
+# Scores closer than this (relative to their size) are a tie: the model does not tell the molecules apart.
+TIE_RESOLUTION = 1e-4
+
+
+def ranking_ties(top: pd.DataFrame) -> str | None:
+    """What a ranking's ties mean, where the top rows' scores tie: all of them (the model barely tells these
+    molecules apart) or some (their order among themselves is arbitrary); None where no two tie."""
+    if len(top) < 2:
+        return None
+    scores = top[rank_column(list(top.columns))].to_numpy(dtype=float)
+    resolution = TIE_RESOLUTION * max(1.0, float(np.abs(scores).max()))
+    if scores.max() - scores.min() <= resolution:
+        return (f"the top {len(top)} scores lie within {scores.max() - scores.min():.1g} of each other ({scores.min():.5f} to "
+                f"{scores.max():.5f}): the model barely tells these molecules apart, so their order means little")
+    close = np.diff(np.sort(scores)) <= resolution  # neighbours in score order
+    in_tie = np.zeros(len(scores), dtype=bool)
+    in_tie[:-1] |= close
+    in_tie[1:] |= close
+    tied = int(in_tie.sum())
+    if not tied:
+        return None
+    return f"{tied} of the top {len(top)} tie with another within {resolution:.1g}: their order among themselves is arbitrary"
+
+
 def library_chunks(molecules_csv: str | Path, chunk_rows: int | None = None) -> Iterator[pd.DataFrame]:
     """The rows write_library wrote, chunk by chunk, with `valid` as booleans."""
     for chunk in pd.read_csv(molecules_csv, dtype={"id": str, "input_smiles": str, "smiles": str, "reason": str, RANDOM_SMILES: str},

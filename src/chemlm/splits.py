@@ -4,6 +4,10 @@ Works from the molecules table alone (its `scaffold` column), so no RDKit is nee
 - `scaffold`: deepchem's ScaffoldSplitter, reproduced exactly (largest scaffold sets to train first).
 - `random_scaffold`: chemprop's balanced scaffold split; scaffolds stay whole, the order is seeded.
 - `random`: seeded, stratified by class for binary and multi-class tasks.
+- `scaffold_cv`, `cluster_cv`, `random_cv`: repeated k-fold cross-validation (the method-comparison guidelines' 5x5):
+  each repeat shuffles whole groups (Bemis-Murcko scaffolds; Butina clusters of ECFP4 from chemlm.clusters; single
+  molecules, stratified by class where the task has one) into folds of near-equal size; a split instance's test fold
+  is one of them, its validation fold is taken from the rest the same grouped way, and the rest is its training fold.
 """
 
 from __future__ import annotations
@@ -18,12 +22,14 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
+from chemlm.folds import SplitInstance
 from chemlm.io import InputError
 from chemlm.tasks import TaskSpec, TaskType
 
 logger = logging.getLogger(__name__)
 
-SPLIT_METHODS = ("scaffold", "random_scaffold", "random")
+CV_METHODS = ("scaffold_cv", "cluster_cv", "random_cv")
+SPLIT_METHODS = ("scaffold", "random_scaffold", "random", *CV_METHODS)
 FOLDS = ("train", "valid", "test")
 Fractions = tuple[float, float, float]
 
@@ -159,6 +165,74 @@ def split_off(indices: np.ndarray, size: int, seed: int, classes: np.ndarray) ->
     return np.sort(kept), np.sort(taken)
 
 
+def group_folds(groups: np.ndarray, folds: int, seed: int) -> np.ndarray:
+    """The fold (0..folds-1) of each molecule, whole groups together: groups too big for half a fold first, then the
+    rest in a seeded random order, each to the fold with the fewest molecules so far (near-equal sizes)."""
+    names, members = np.unique(groups, return_inverse=True)
+    sizes = np.bincount(members, minlength=len(names))
+    order = np.random.default_rng(seed).permutation(len(names))
+    big = sizes[order] > len(groups) / folds / 2
+    order = np.concatenate([order[big][np.argsort(-sizes[order[big]], kind="stable")], order[~big]])
+    filled = np.zeros(folds, dtype=int)
+    fold_of_group = np.empty(len(names), dtype=int)
+    for group in order:
+        target = int(np.argmin(filled))
+        fold_of_group[group] = target
+        filled[target] += sizes[group]
+    return fold_of_group[members]
+
+
+def molecule_folds(n: int, folds: int, seed: int, stratify_labels: np.ndarray | None) -> np.ndarray:
+    """The fold of each of `n` single molecules, seeded; stratified by class where labels are given and every class has
+    a molecule for each fold (else plain, and the log says so)."""
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    assigned = np.empty(n, dtype=int)
+    if stratify_labels is not None:
+        classes = np.asarray([str(label) for label in stratify_labels])
+        if np.unique(classes, return_counts=True)[1].min() >= folds:
+            for fold, (_, test) in enumerate(StratifiedKFold(folds, shuffle=True, random_state=seed).split(np.zeros(n), classes)):
+                assigned[test] = fold
+            return assigned
+        logger.warning("a class has fewer than %d molecules: the folds are not stratified", folds)
+    for fold, (_, test) in enumerate(KFold(folds, shuffle=True, random_state=seed).split(np.zeros(n))):
+        assigned[test] = fold
+    return assigned
+
+
+def cv_split(
+    n: int, instance: SplitInstance, groups: np.ndarray | None = None, stratify_labels: np.ndarray | None = None,
+) -> np.ndarray:
+    """train / valid / test of each of `n` molecules for one (repeat, fold): the repeat's fold is test; of the other
+    folds, one of a second grouping the same way (seeded by repeat and fold) is valid; the rest is train. `groups`
+    None: single molecules, stratified by `stratify_labels` where given."""
+    folds = instance.folds
+
+    def assign(indices: np.ndarray, seed: int) -> np.ndarray:
+        if groups is not None:
+            return group_folds(groups[indices], folds, seed)
+        labels = stratify_labels[indices] if stratify_labels is not None else None
+        return molecule_folds(len(indices), folds, seed, labels)
+
+    everything = np.arange(n)
+    test = assign(everything, instance.repeat) == instance.fold
+    rest = everything[~test]
+    valid = rest[assign(rest, (instance.repeat + 1) * 1009 + instance.fold) == 0]
+    labels = np.full(n, "train", dtype=object)
+    labels[test], labels[valid] = "test", "valid"
+    return labels
+
+
+def read_clusters(clusters_csv: str, molecules: pd.DataFrame) -> np.ndarray:
+    """The Butina cluster of each molecule (chemlm.clusters), in molecules order."""
+    from chemlm.io import read_csv
+
+    clusters = read_csv(clusters_csv, dtype={"mol_id": str})
+    if len(clusters) != len(molecules) or not (clusters["mol_id"].to_numpy() == molecules["mol_id"].astype(str).to_numpy()).all():
+        raise InputError(f"{clusters_csv}: its mol_ids do not match the molecules; rerun the clustering")
+    return clusters["cluster"].to_numpy()
+
+
 def stratification_labels(molecules: pd.DataFrame, task: TaskSpec) -> np.ndarray | None:
     """The class of each molecule for single-label classification tasks; None where stratifying makes no sense."""
     if task.type in (TaskType.BINARY, TaskType.MULTICLASS):
@@ -169,7 +243,7 @@ def stratification_labels(molecules: pd.DataFrame, task: TaskSpec) -> np.ndarray
 def check_molecules(molecules: pd.DataFrame, task: TaskSpec, method: str) -> None:
     if method not in SPLIT_METHODS:
         raise InputError(f"unknown split method '{method}'; choose one of: {', '.join(SPLIT_METHODS)}")
-    needed = ["mol_id", *task.label_columns] + (["scaffold"] if method != "random" else [])
+    needed = ["mol_id", *task.label_columns] + (["scaffold"] if method in ("scaffold", "random_scaffold", "scaffold_cv") else [])
     for column in needed:
         if column not in molecules.columns:
             raise InputError(
@@ -180,23 +254,35 @@ def check_molecules(molecules: pd.DataFrame, task: TaskSpec, method: str) -> Non
 
 
 def assign_folds(
-    molecules: pd.DataFrame, task: TaskSpec, method: str, fractions: Sequence[float], seed: int
+    molecules: pd.DataFrame, task: TaskSpec, method: str, fractions: Sequence[float], instance: SplitInstance,
+    clusters: np.ndarray | None = None,
 ) -> pd.DataFrame:
-    """`mol_id, fold` in molecules order. The deterministic `scaffold` split ignores the seed."""
+    """`mol_id, fold` in molecules order for one split instance. The deterministic `scaffold` split ignores the seed;
+    `cluster_cv` needs the Butina cluster of each molecule (chemlm.clusters), in molecules order."""
     check_molecules(molecules, task, method)
+    if (method in CV_METHODS) != instance.is_fold:
+        raise InputError(f"split '{method}': instance '{instance.name}' is not one of its instances")
     if method == "scaffold":
         folds = scaffold_split(molecules["scaffold"].tolist(), fractions)
     elif method == "random_scaffold":
-        folds = random_scaffold_split(molecules["scaffold"].tolist(), fractions, seed)
+        folds = random_scaffold_split(molecules["scaffold"].tolist(), fractions, instance.seed)
+    elif method == "random":
+        folds = random_split(len(molecules), fractions, instance.seed, stratification_labels(molecules, task))
+    elif method == "scaffold_cv":
+        folds = cv_split(len(molecules), instance, groups=molecules["scaffold"].fillna("").astype(str).to_numpy())
+    elif method == "cluster_cv":
+        if clusters is None or len(clusters) != len(molecules):
+            raise InputError(f"task '{task.name}': split 'cluster_cv' needs the Butina cluster of every molecule")
+        folds = cv_split(len(molecules), instance, groups=np.asarray(clusters))
     else:
-        folds = random_split(len(molecules), fractions, seed, stratification_labels(molecules, task))
+        folds = cv_split(len(molecules), instance, stratify_labels=stratification_labels(molecules, task))
     assignment = pd.DataFrame({"mol_id": molecules["mol_id"].to_numpy(), "fold": folds.astype(str)})
     sizes = assignment["fold"].value_counts()
     logger.info(
-        "task '%s', split '%s', seed %d: %s",
+        "task '%s', split '%s', %s: %s",
         task.name,
         method,
-        seed,
+        instance.name,
         ", ".join(f"{fold} {sizes.get(fold, 0)}" for fold in FOLDS),
     )
     return assignment
@@ -233,9 +319,13 @@ BALANCE = {
 }
 
 
-def split_summary(molecules: pd.DataFrame, assignment: pd.DataFrame, task: TaskSpec) -> dict[str, Any]:
-    """Sizes, scaffold counts and label balance of each fold (binary and multi-label: positives, negatives and
-    missing per label; multi-class: count per class; regression: n, mean and sd per label)."""
+def split_summary(
+    molecules: pd.DataFrame, assignment: pd.DataFrame, task: TaskSpec, instance: SplitInstance | None = None,
+    clusters: np.ndarray | None = None,
+) -> dict[str, Any]:
+    """Sizes, scaffold counts (and Butina clusters, where given) and label balance of each fold (binary and
+    multi-label: positives, negatives and missing per label; multi-class: count per class; regression: n, mean and sd
+    per label); the split instance's repeat and fold where it is one of a cross-validation."""
     same_order = (
         len(assignment) == len(molecules)
         and (assignment["mol_id"].astype(str).to_numpy() == molecules["mol_id"].astype(str).to_numpy()).all()
@@ -259,6 +349,15 @@ def split_summary(molecules: pd.DataFrame, assignment: pd.DataFrame, task: TaskS
             | (fold_scaffolds["train"] & fold_scaffolds["test"])
             | (fold_scaffolds["valid"] & fold_scaffolds["test"])
         )
+    if clusters is not None:
+        fold_clusters = {fold: set(np.asarray(clusters)[mask]) for fold, mask in members.items()}
+        summary["clusters"] = {fold: len(found) for fold, found in fold_clusters.items()}
+        summary["clusters_in_several_folds"] = len(
+            (fold_clusters["train"] & fold_clusters["valid"]) | (fold_clusters["train"] & fold_clusters["test"])
+            | (fold_clusters["valid"] & fold_clusters["test"])
+        )
+    if instance is not None:
+        summary["instance"] = instance.to_dict()
     balance = BALANCE[task.type]
     summary["labels"] = {
         column: {fold: balance(molecules[column][mask]) for fold, mask in members.items()}

@@ -204,9 +204,9 @@ def threshold_for(metric: str, settings: CompareSettings) -> float | None:
     return settings.min_difference.get(metric, settings.min_difference.get(metric.split("@")[0]))
 
 
-def not_learned_models(per_seed: pd.DataFrame, task: str, split: str, settings: CompareSettings) -> dict[str, str]:
+def not_learned_models(per_instance: pd.DataFrame, task: str, split: str, settings: CompareSettings) -> dict[str, str]:
     """Models whose test predictions barely vary (spread below the threshold) in most split instances, with why."""
-    rows = per_seed[(per_seed["task"] == task) & (per_seed["split"] == split) & (per_seed["metric"] == SPREAD)]
+    rows = per_instance[(per_instance["task"] == task) & (per_instance["split"] == split) & (per_instance["metric"] == SPREAD)]
     flagged = {}
     for model, spreads in rows.groupby("checkpoint", sort=False)["value"]:
         low = int((spreads < settings.not_learned_spread).sum())
@@ -217,19 +217,19 @@ def not_learned_models(per_seed: pd.DataFrame, task: str, split: str, settings: 
 
 
 def study_comparisons(
-    per_seed: pd.DataFrame, tasks: Mapping[str, TaskSpec], splits: Sequence[str], settings: CompareSettings,
+    per_instance: pd.DataFrame, tasks: Mapping[str, TaskSpec], splits: Sequence[str], settings: CompareSettings,
 ) -> dict[tuple[str, str, str], MethodComparison]:
-    """(task, split, metric) -> every pair of models over the split instances (metrics.csv's seeds), for the metrics
+    """(task, split, metric) -> every pair of models over the split instances (metrics.csv's instances), for the metrics
     the task type compares."""
     comparisons = {}
     for task, spec in tasks.items():
         for split in splits:
-            rows = per_seed[(per_seed["task"] == task) & (per_seed["split"] == split)]
+            rows = per_instance[(per_instance["task"] == task) & (per_instance["split"] == split)]
             for metric in COMPARED_METRICS[spec.type]:
                 values = rows[rows["metric"] == metric]
                 if not values.empty:
                     comparisons[(task, split, metric)] = compare_methods(
-                        values, metric, group="checkpoint", subject="seed", value="value",
+                        values, metric, group="checkpoint", subject="instance", value="value",
                         min_difference=threshold_for(metric, settings), alpha=settings.alpha,
                     )
     return comparisons
@@ -253,16 +253,16 @@ def headline_ranks(
 
 
 def write_study_comparison(
-    per_seed_csv: str | Path, tasks: Mapping[str, TaskSpec], splits: Sequence[str], settings: CompareSettings,
+    per_instance_csv: str | Path, tasks: Mapping[str, TaskSpec], splits: Sequence[str], settings: CompareSettings,
     preferred: str, comparison_csv: str | Path, figures: Mapping[tuple[str, str], str | Path], ranks_png: str | Path | None,
 ) -> None:
     """comparison.csv (every pair, task, split and compared metric), a figure of the headline metric per task and
     split, and, with several tasks or splits, the ranks' critical-difference diagram."""
-    per_seed = read_csv(per_seed_csv, dtype={"task": str, "checkpoint": str, "split": str, "seed": str, "metric": str})
-    comparisons = study_comparisons(per_seed, tasks, splits, settings)
+    per_instance = read_csv(per_instance_csv, dtype={"task": str, "checkpoint": str, "split": str, "instance": str, "metric": str})
+    comparisons = study_comparisons(per_instance, tasks, splits, settings)
     tables = []
     for (task, split, metric), comparison in comparisons.items():
-        flagged = not_learned_models(per_seed, task, split, settings)
+        flagged = not_learned_models(per_instance, task, split, settings)
         table = comparison.pair_table()
         table.insert(0, "split", split)
         table.insert(0, "task", task)
@@ -275,7 +275,7 @@ def write_study_comparison(
         metric = headline_metric(tasks[task], preferred)
         comparison = comparisons.get((task, split, metric))
         if comparison is None:
-            raise InputError(f"{per_seed_csv}: no {metric} values of task '{task}', split '{split}'")
+            raise InputError(f"{per_instance_csv}: no {metric} values of task '{task}', split '{split}'")
         save_figure(comparison_figure(comparison, metric, f"{task} / {split}"), path)
     if ranks_png is not None:
         save_figure(rank_figure(headline_ranks(comparisons, tasks, splits, preferred), "Models across tasks"), ranks_png)

@@ -83,19 +83,19 @@ def finetune_runs(results: StudyResults) -> Table | None:
     for task in results.tasks:
         for split in results.splits:
             for model in results.study.checkpoints:
-                for seed in results.study.seeds:
-                    path = results.files(layout.finetune_file("run.json", task, model, split, seed))
+                for instance in results.study.instances(split):
+                    path = results.files(layout.finetune_file("run.json", task, model, split, instance))
                     if not path.is_file():
                         continue
                     run = read_json_file(path)
                     rows.append([
-                        task, model, split, str(seed), str(run.get("device", "?")),
+                        task, model, split, instance.name, str(run.get("device", "?")),
                         number(run.get("epochs_run")), number(run.get("best_epoch")),
                         str(run.get("early_stopping_on", "")), number(run.get("seconds"), 1),
                     ])
     if not rows:
         return None
-    return Table(["task", "model", "split", "seed", "device", "epochs run", "epoch kept", "stopped on", "seconds"], rows)
+    return Table(["task", "model", "split", "split instance", "device", "epochs run", "epoch kept", "stopped on", "seconds"], rows)
 
 
 def benchmark_table(files: DeclaredInputs) -> Table | None:

@@ -15,7 +15,7 @@ import pandas as pd
 from chemlm import layout
 from chemlm.comparison import MethodComparison
 from chemlm.config import Study
-from chemlm.evaluate import PER_SEED_COLUMNS, SUMMARY_COLUMNS
+from chemlm.evaluate import PER_INSTANCE_COLUMNS, SUMMARY_COLUMNS
 from chemlm.io import InputError, read_csv, read_json
 from chemlm.tasks import TaskSpec, TaskType
 
@@ -35,7 +35,7 @@ def metric_label(metric: str) -> str:
 
 @dataclass(frozen=True)
 class Stat:
-    """A metric over seeds: mean, sample sd (NaN with one seed) and the number of seeds."""
+    """A metric over split instances: mean, sample sd (NaN with one instance) and the number of instances."""
 
     mean: float
     sd: float
@@ -84,18 +84,18 @@ class StudyResults:
     study: Study
     files: DeclaredInputs
     summary: pd.DataFrame
-    per_seed: pd.DataFrame
+    per_instance: pd.DataFrame
 
     @classmethod
     def load(cls, study: Study, files: DeclaredInputs) -> StudyResults:
         tables = {}
-        for path, columns in ((layout.SUMMARY, SUMMARY_COLUMNS), (layout.PER_SEED, PER_SEED_COLUMNS)):
-            table = read_csv(files(path), dtype={"task": str, "checkpoint": str, "split": str, "metric": str})
+        for path, columns in ((layout.SUMMARY, SUMMARY_COLUMNS), (layout.PER_INSTANCE, PER_INSTANCE_COLUMNS)):
+            table = read_csv(files(path), dtype={"task": str, "checkpoint": str, "split": str, "instance": str, "metric": str})
             missing = [column for column in columns if column not in table.columns]
             if missing:
                 raise InputError(f"{path}: missing column(s) {', '.join(missing)}")
             tables[path] = table
-        return cls(study, files, tables[layout.SUMMARY], tables[layout.PER_SEED])
+        return cls(study, files, tables[layout.SUMMARY], tables[layout.PER_INSTANCE])
 
     @property
     def tasks(self) -> dict[str, TaskSpec]:
@@ -133,13 +133,13 @@ class StudyResults:
         """(task, split, metric) -> every pair of models over the split instances, as the compare rule computes them."""
         from chemlm.report.comparison import study_comparisons
 
-        return study_comparisons(self.per_seed, self.tasks, self.splits, self.study.compare)
+        return study_comparisons(self.per_instance, self.tasks, self.splits, self.study.compare)
 
     def not_learned(self, task: str, split: str) -> dict[str, str]:
         """Models whose test predictions barely vary in most split instances of `task` and `split`, with why."""
         from chemlm.report.comparison import not_learned_models
 
-        return not_learned_models(self.per_seed, task, split, self.study.compare)
+        return not_learned_models(self.per_instance, task, split, self.study.compare)
 
     def stat(self, task: str, model: str, split: str, metric: str) -> Stat | None:
         rows = self.summary[
@@ -149,14 +149,14 @@ class StudyResults:
         if rows.empty or pd.isna(rows["mean"].iloc[0]):
             return None
         row = rows.iloc[0]
-        return Stat(float(row["mean"]), float(row["sd"]), int(row["n_seeds"]))
+        return Stat(float(row["mean"]), float(row["sd"]), int(row["n_instances"]))
 
-    def seed_values(self, task: str, model: str, split: str, metric: str) -> dict[int, float]:
-        rows = self.per_seed[
-            (self.per_seed["task"] == task) & (self.per_seed["checkpoint"] == model)
-            & (self.per_seed["split"] == split) & (self.per_seed["metric"] == metric)
+    def instance_values(self, task: str, model: str, split: str, metric: str) -> dict[str, float]:
+        rows = self.per_instance[
+            (self.per_instance["task"] == task) & (self.per_instance["checkpoint"] == model)
+            & (self.per_instance["split"] == split) & (self.per_instance["metric"] == metric)
         ].dropna(subset=["value"])
-        return {int(seed): float(value) for seed, value in zip(rows["seed"], rows["value"])}
+        return {str(instance): float(value) for instance, value in zip(rows["instance"], rows["value"])}
 
 
 def read_json_file(path: Path) -> Any:

@@ -14,6 +14,7 @@ import pandas as pd
 
 from chemlm import layout
 from chemlm.config import ReportSettings
+from chemlm.evaluate import instance_order
 from chemlm.io import read_csv
 from chemlm.comparison import NO_TEST, MethodComparison, Pair, higher_is_better, p_text
 from chemlm.report.results import (
@@ -34,7 +35,7 @@ from chemlm.report.tables import (
     png_figure,
 )
 from chemlm.report.search import searched_settings
-from chemlm.scoring import top_predictions
+from chemlm.scoring import ranking_ties, top_predictions
 from chemlm.splits import BALANCE
 from chemlm.tasks import TaskSpec, TaskType
 
@@ -344,12 +345,12 @@ def paired_comparisons(results: StudyResults, settings: ReportSettings) -> list[
     comparisons = []
     for column in overview_columns(results, settings):
         comparison = column_comparison(results, column)
-        first_values = results.seed_values(column.task, first, column.split, column.metric)
-        second_values = results.seed_values(column.task, second, column.split, column.metric)
-        instances = tuple(sorted(set(first_values) & set(second_values)))
+        first_values = results.instance_values(column.task, first, column.split, column.metric)
+        second_values = results.instance_values(column.task, second, column.split, column.metric)
+        instances = tuple(sorted(set(first_values) & set(second_values), key=instance_order))
         if instances and comparison is not None:
             comparisons.append(PairedComparison(
-                column.task, column.split, column.metric, first, second, tuple(str(instance) for instance in instances),
+                column.task, column.split, column.metric, first, second, instances,
                 tuple(first_values[instance] for instance in instances), tuple(second_values[instance] for instance in instances),
                 comparison,
             ))
@@ -422,11 +423,12 @@ def explained_variance(separation: dict[str, Any]) -> str:
     return " → ".join(totals)
 
 
-def separation_table(separations: dict[int, dict[str, Any]]) -> Table:
+def separation_table(separations: dict[str, dict[str, Any]]) -> Table:
     keys = list(dict.fromkeys(key for separation in separations.values() for stage in ("zeroshot", "finetuned")
                               for key in (separation.get(stage) or {})))
-    rows = [[str(seed), *(change(separation, key) for key in keys), explained_variance(separation)] for seed, separation in separations.items()]
-    return Table(["seed", *keys, "PCA variance PC1+PC2"], rows)
+    rows = [[str(instance), *(change(separation, key) for key in keys), explained_variance(separation)]
+            for instance, separation in separations.items()]
+    return Table(["split instance", *keys, "PCA variance PC1+PC2"], rows)
 
 
 def embeddings_section(results: StudyResults) -> Section:
@@ -437,18 +439,18 @@ def embeddings_section(results: StudyResults) -> Section:
         for split in results.splits:
             for model in study.checkpoints:
                 separations = {
-                    seed: read_json_file(path)
-                    for seed in study.seeds
-                    if (path := results.files(layout.separation(task, model, split, seed))).is_file()
+                    instance.name: read_json_file(path)
+                    for instance in study.embedded_instances(split)
+                    if (path := results.files(layout.separation(task, model, split, instance))).is_file()
                 }
                 body += heading(f"{task} / {split} / {model}")
                 body += paragraph("Class separation of the test-fold embeddings, zero-shot (pre-trained) → fine-tuned; "
                                   "null (—) where undefined.")
                 body += separation_table(separations).html() if separations else note("No separation files.")
-                seed = study.seeds[0]
+                first = study.instances(split)[0]
                 for method in study.projections:
-                    image = results.files(layout.projection("png", task, model, split, seed, method))
-                    body += png_figure(image, f"{task} / {split} / {model}, seed {seed}: {method}") if image.is_file() else note(f"{image} is missing.")
+                    image = results.files(layout.projection("png", task, model, split, first, method))
+                    body += png_figure(image, f"{task} / {split} / {model}, {first.name}: {method}") if image.is_file() else note(f"{image} is missing.")
     return Section("embeddings", "Embeddings", body)
 
 
@@ -544,24 +546,26 @@ def split_section(results: StudyResults) -> Section:
     size_rows, balance_rows = [], []
     for task in results.tasks:
         for split in results.splits:
-            for seed in results.study.seeds:
-                path = results.files(layout.split_file("json", task, split, seed))
+            for instance in results.study.instances(split):
+                path = results.files(layout.split_file("json", task, split, instance))
                 if not path.is_file():
                     continue
                 summary = read_json_file(path)
-                sizes, scaffolds = summary["sizes"], summary.get("scaffolds", {})
+                sizes, scaffolds, clusters = summary["sizes"], summary.get("scaffolds", {}), summary.get("clusters", {})
                 size_rows.append([
-                    task, split, str(seed),
+                    task, split, instance.name,
                     *(f"{sizes[fold]} ({summary['fractions'][fold]:.1%})" for fold in ("train", "valid", "test")),
                     " / ".join(str(scaffolds[fold]) for fold in ("train", "valid", "test")) if scaffolds else MISSING,
                     number(summary.get("scaffolds_in_several_folds")),
+                    " / ".join(str(clusters[fold]) for fold in ("train", "valid", "test")) if clusters else MISSING,
                 ])
                 for label, folds in summary["labels"].items():
-                    balance_rows.append([task, split, str(seed), label, *(describe_balance(folds[fold]) for fold in ("train", "valid", "test"))])
+                    balance_rows.append([task, split, instance.name, label, *(describe_balance(folds[fold]) for fold in ("train", "valid", "test"))])
     if not size_rows:
-        return Section("splits", "Splits", note("No split summaries (results/<task>/splits/<split>/seed<seed>.json)."))
-    sizes = Table(["task", "split", "seed", "train", "valid", "test", "scaffolds train / valid / test", "scaffolds in several folds"], size_rows)
-    balance = Table(["task", "split", "seed", "label", "train", "valid", "test"], balance_rows)
+        return Section("splits", "Splits", note("No split summaries (results/<task>/splits/<split>/<instance>.json)."))
+    sizes = Table(["task", "split", "split instance", "train", "valid", "test", "scaffolds train / valid / test",
+                   "scaffolds in several folds", "Butina clusters train / valid / test"], size_rows)
+    balance = Table(["task", "split", "split instance", "label", "train", "valid", "test"], balance_rows)
     return Section("splits", "Splits", sizes.html() + heading("Label balance per fold") + balance.html())
 
 
@@ -676,6 +680,9 @@ def predictions_section(results: StudyResults) -> Section | None:
                     figure = results.files(layout.prediction_figure(task, split, library, model))
                     if figure.is_file():
                         body += png_figure(figure, f"{library}: the top {len(top)} by {model} ({task}, {split})")
+                    ties = ranking_ties(top)
+                    if ties:
+                        body += note(f"{model}: {ties}.")
                     if not top.empty:
                         shown = [column for column in top.columns if column.split(":")[0] in ("mean", "sd", "calibrated")]
                         columns = ["id", "smiles", *shown, "max_similarity", "neighbour_id"]
@@ -707,11 +714,11 @@ def search_section(results: StudyResults) -> Section | None:
                         for trial in best["trials"]]
                 body += details(f"{checkpoint}: {len(rows)} trials", Table(["trial", *names, "validation metric", "seconds"], rows).html())
             for baseline in study.baselines if study.baseline_search else ():
-                for seed in study.seeds:
-                    settings = read_json_file(results.files(layout.baseline_file("settings.json", task, baseline, split, seed)))
+                for instance in study.instances(split):
+                    settings = read_json_file(results.files(layout.baseline_file("settings.json", task, baseline, split, instance)))
                     if settings["searched"]:
                         chosen = next(trial for trial in settings["trials"] if trial["trial"] == settings["trial"])
-                        chosen_rows.append([f"{baseline} (seed {seed})", str(settings["trial"]), number(chosen["valid_metric"]),
+                        chosen_rows.append([f"{baseline} ({instance.name})", str(settings["trial"]), number(chosen["valid_metric"]),
                                             ", ".join(f"{name} {value}" for name, value in settings["settings"].items())])
             body += Table(["model", "chosen trial", "validation metric", "chosen settings"], chosen_rows).html()
             figure = results.files(layout.report_figure(task, split, "search")) if layout.searched_checkpoints(study, task) else None
