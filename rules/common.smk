@@ -301,7 +301,9 @@ def predict_baseline_inputs(wildcards):
     instances = STUDY.instances(wildcards.split)
     return {
         "molecules": layout.data_file("molecules.csv"),
-        "splits": [layout.split_file("csv", instance=instance) for instance in instances],
+        "splits": [
+            layout.split_file("csv", instance=instance) for instance in instances
+        ],
         "fingerprints": layout.data_file("ecfp4.npz"),
         "calibrations": [
             layout.baseline_file("calibration.json", instance=instance)

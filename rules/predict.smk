@@ -78,7 +78,9 @@ rule predict_baseline:
     params:
         task=task_of,
         # the model seed of each split instance, in the order of input.splits
-        seeds=lambda wildcards: [instance.seed for instance in STUDY.instances(wildcards.split)],
+        seeds=lambda wildcards: [
+            instance.seed for instance in STUDY.instances(wildcards.split)
+        ],
         calibration=STUDY.calibration,
     script:
         "../scripts/predict_baseline.py"

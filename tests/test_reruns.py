@@ -211,3 +211,35 @@ def test_a_removed_seed_or_projection_method_leaves_the_report(study_run, tmp_pa
     assert "<td>hiv</td><td>scaffold</td><td>0</td>" in page
     assert set(pd.read_csv(workdir / layout.PER_INSTANCE)["seed"]) == {0}
     assert (workdir / layout.projection("png", "hiv", SCRATCH, "scaffold", 1, "tsne")).is_file()  # kept, not shown
+
+
+def cross_validation_config(repeats: int) -> dict:
+    config = study_config()
+    config["split"] = {"methods": ["scaffold_cv", "cluster_cv"], "folds": 2, "repeats": repeats}
+    config["embed"] = {"instances": 1}
+    config.pop("search", None)
+    return config
+
+
+def test_a_cross_validation_repeat_adds_only_its_jobs(study_run):
+    """Each (repeat, fold) is its own split instance: the layout lists the dry run's jobs, a second repeat adds jobs of
+    its own instances (and the study-wide ones that gather them) and changes none of the first repeat's."""
+    one = planned_jobs(study_run, cross_validation_config(1), "--forceall")
+    two = planned_jobs(study_run, cross_validation_config(2), "--forceall")
+    listed = {(rule, tuple(sorted((name, str(value)) for name, value in wildcards.items())))
+              for rule, wildcards in layout.workflow_jobs(Study.from_config(cross_validation_config(2)))}
+    assert listed == {job.key for job in two.values() if job.rule != "all"}
+    instances = {job.wildcard("instance") for job in two.values()} - {None}
+    assert instances == {f"repeat{repeat}-fold{fold}" for repeat in range(2) for fold in range(2)}
+    assert set(one) <= set(two)
+    added = [job for key, job in two.items() if key not in one]
+    assert {job.wildcard("instance") for job in added} == {"repeat1-fold0", "repeat1-fold1", None}
+    gathering = {job.rule for job in added if job.wildcard("instance") is None}
+    assert gathering <= {"cluster"} or not gathering  # the gathering jobs exist in both; nothing else is new
+    for key, job in one.items():  # a first-repeat job reads the same inputs with a second repeat
+        if job.wildcard("instance") is not None:
+            assert two[key].inputs == job.inputs, job
+    clusters = [job for job in two.values() if job.rule == "cluster"]
+    assert len(clusters) == 1 and all("results/hiv/data/clusters.csv" in job.inputs for job in two.values()
+                                      if job.rule == "split" and job.wildcard("split") == "cluster_cv")
+    assert len([job for job in two.values() if job.rule == "embed"]) == 2 * 3 * 2  # embed.instances: 1 per split

@@ -285,3 +285,17 @@ def test_cv_summary_names_the_instance_and_counts_clusters():
     assert summary["instance"] == {"name": "repeat2-fold3", "seed": 2, "folds": 5, "repeat": 2, "fold": 3}
     assert summary["clusters_in_several_folds"] == 0 and sum(summary["clusters"].values()) == 23
     assert summary["labels"]["y"]["test"]["positives"] == int(molecules["y"][assignment["fold"].to_numpy() == "test"].sum())
+
+
+def test_a_giant_group_is_never_the_whole_validation_fold():
+    """ESOL's acyclic molecules (the empty scaffold) are a third of it: a test fold of their own, never the validation."""
+    molecules = molecules_table()
+    molecules.loc[molecules.index[:70], "scaffold"] = ""
+    for repeat in range(3):
+        for assignment in cv_assignments_of(molecules, repeat):
+            valid = molecules["scaffold"].to_numpy()[assignment["fold"].to_numpy() == "valid"]
+            assert len(set(valid)) > 1
+
+
+def cv_assignments_of(molecules: pd.DataFrame, repeat: int) -> list[pd.DataFrame]:
+    return [assign_folds(molecules, BINARY, "scaffold_cv", FRACTIONS, SplitInstance.of_fold(5, repeat, fold)) for fold in range(5)]

@@ -204,8 +204,8 @@ def cv_split(
     n: int, instance: SplitInstance, groups: np.ndarray | None = None, stratify_labels: np.ndarray | None = None,
 ) -> np.ndarray:
     """train / valid / test of each of `n` molecules for one (repeat, fold): the repeat's fold is test; of the other
-    folds, one of a second grouping the same way (seeded by repeat and fold) is valid; the rest is train. `groups`
-    None: single molecules, stratified by `stratify_labels` where given."""
+    folds, the fold with the most groups of a second grouping the same way (seeded by repeat and fold) is valid; the
+    rest is train. `groups` None: single molecules, stratified by `stratify_labels` where given."""
     folds = instance.folds
 
     def assign(indices: np.ndarray, seed: int) -> np.ndarray:
@@ -217,7 +217,11 @@ def cv_split(
     everything = np.arange(n)
     test = assign(everything, instance.repeat) == instance.fold
     rest = everything[~test]
-    valid = rest[assign(rest, (instance.repeat + 1) * 1009 + instance.fold) == 0]
+    inner = assign(rest, (instance.repeat + 1) * 1009 + instance.fold)
+    # the inner fold with the most groups: one that a giant group (ESOL's acyclic molecules, a third of it) fills
+    # alone would leave early stopping and calibration one kind of molecule to judge by
+    spread = [len(np.unique(groups[rest][inner == fold])) if groups is not None else 0 for fold in range(folds)]
+    valid = rest[inner == int(np.argmax(spread))]
     labels = np.full(n, "train", dtype=object)
     labels[test], labels[valid] = "test", "valid"
     return labels

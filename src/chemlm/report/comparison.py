@@ -104,7 +104,7 @@ def draw_heat_map(axis: Axes, comparison: MethodComparison, label: str) -> None:
     ticks = [f"{method}\n{means[method]:.3f}" for method in methods]
     axis.set_xticks(range(len(methods)), ticks, fontsize=7)
     axis.set_yticks(range(len(methods)), ticks, fontsize=7)
-    axis.set_title(f"Mean differences (row − column); * p<0.05 ** p<0.01 *** p<0.001", fontsize=9)
+    axis.set_title("Mean differences (row − column); * p<0.05 ** p<0.01 *** p<0.001", fontsize=9)
     axis.figure.colorbar(image, ax=axis, shrink=0.8, label=f"{label}: row better →" if comparison.higher_is_better
                          else f"{label}: row better (lower) →")
 
