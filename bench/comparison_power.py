@@ -1,8 +1,9 @@
 """How often the comparison finds a difference (chemlm.comparison), by simulation: 5x5 cross-validation studies
 (25 split instances) of 4 models whose metric shares an instance effect (what the split makes easy or hard) and has
 its own noise, as in tests/test_comparison.py. With no true difference: the family-wise false-positive rate of
-Tukey's HSD after repeated-measures ANOVA and of Conover's test with Holm's correction (both should be about alpha,
-0.05). With one model better by one sd of a model's metric over the instances: the power of each to find that pair.
+Tukey's HSD after repeated-measures ANOVA and of Conover's test with Holm's correction, each test alone (both should
+be about alpha, 0.05; the workflow's choice between them by the ANOVA's checks, and its gate of Conover by Friedman's
+test, only make fewer findings). With one model better by one sd of a model's metric over the instances: the power of each to find that pair.
 
   .venv/bin/python bench/comparison_power.py [--studies 1000] [--instances 25] [--models 4]
 """

@@ -10,7 +10,7 @@ with step_log(snakemake):
     splits = snakemake.params.splits
     figures = {(task, split): path for (task, split), path in zip(snakemake.params.figures, snakemake.output.figures)}
     write_study_comparison(
-        per_seed_csv=snakemake.input[0],
+        per_instance_csv=snakemake.input[0],
         tasks=tasks,
         splits=splits,
         settings=CompareSettings(**snakemake.params.settings),

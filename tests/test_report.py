@@ -416,11 +416,13 @@ def test_calibration_and_uncertainty_sections_say_what_they_found(study):
     assert ("lowers the" in page) or ("does not help" in page)
 
 
-def uncertainty_run(workdir: Path, task: TaskSpec, model: str, seed: int, truth: np.ndarray, scores: np.ndarray) -> list[str]:
-    """One seed's predictions (first half valid, second half test) and calibration of a binary task."""
-    table = pd.DataFrame({"mol_id": [f"m{i}" for i in range(len(truth))], "fold": np.where(np.arange(len(truth)) < len(truth) // 2, "valid", "test"),
-                          "y:y": truth, "p:y": scores})
-    files = [layout.predictions(task.name, model, "scaffold", seed, True), layout.run_file("calibration.json", task.name, model, "scaffold", seed, True)]
+def uncertainty_run(workdir: Path, task: TaskSpec, model: str, seed: int | str, truth: np.ndarray, scores: np.ndarray,
+                    split: str = "scaffold", folds: np.ndarray | None = None) -> list[str]:
+    """One split instance's predictions (first half valid, second half test, unless `folds` says) and calibration of a
+    binary task."""
+    folds = folds if folds is not None else np.where(np.arange(len(truth)) < len(truth) // 2, "valid", "test")
+    table = pd.DataFrame({"mol_id": [f"m{i}" for i in range(len(truth))], "fold": folds, "y:y": truth, "p:y": scores})
+    files = [layout.predictions(task.name, model, split, seed, True), layout.run_file("calibration.json", task.name, model, split, seed, True)]
     write_csv(table, workdir / files[0])
     write_json(fit_predictions(table, task), workdir / files[1])
     return files
@@ -473,6 +475,32 @@ def test_seeds_without_a_shared_test_molecule_give_an_empty_uncertainty_table(tm
     table = write_uncertainty_report(task, "scaffold", [], ["forest"], list(SEEDS), "platt", inputs,
                                      tmp_path / "uncertainty.png", tmp_path / "uncertainty.csv", root=tmp_path)
     assert table.empty
+
+
+def test_a_cross_validation_ensembles_its_repeats_out_of_fold(tmp_path):
+    """Each repeat's two folds test every molecule once: the ensemble's members are the repeats, over all molecules."""
+    task = TaskSpec("t", "-", "smiles", ("y",), TaskType.BINARY)
+    rng = np.random.default_rng(2)
+    truth = (rng.random(80) < 0.3).astype(float)
+    inputs, instances = [], []
+    for repeat in range(2):
+        order = rng.permutation(80)
+        for fold in range(2):
+            instance = f"repeat{repeat}-fold{fold}"
+            folds = np.full(80, "train", dtype=object)
+            folds[order[fold * 40:(fold + 1) * 40]] = "test"
+            folds[order[((fold + 1) % 2) * 40:((fold + 1) % 2) * 40 + 10]] = "valid"
+            inputs += uncertainty_run(tmp_path, task, "forest", instance, truth, np.clip(0.3 + 0.4 * truth + 0.2 * rng.random(80), 0, 1),
+                                      split="scaffold_cv", folds=folds)
+            similarity = layout.test_similarity(task.name, "scaffold_cv", instance)
+            write_csv(pd.DataFrame({"mol_id": [f"m{i}" for i in np.sort(order[fold * 40:(fold + 1) * 40])], "max_similarity": rng.random(40),
+                                    "neighbour_id": "x"}), tmp_path / similarity)
+            inputs.append(similarity)
+            instances.append(instance)
+    table = write_uncertainty_report(task, "scaffold_cv", [], ["forest"], instances, "platt", inputs,
+                                     tmp_path / "uncertainty.png", tmp_path / "uncertainty.csv", root=tmp_path)
+    everything = table[(table["coverage"] == 1.0) & (table["ordering"] == "similarity")]
+    assert everything["molecules"].iloc[0] == 80 and "ensemble sd" in set(table["ordering"])
 
 
 def test_the_multiclass_brier_score_is_the_mean_over_classes():

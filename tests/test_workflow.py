@@ -38,8 +38,8 @@ def test_summary_has_every_task_with_its_metrics(finished_run):
     assert {"rmse", "mae", "r2", "pearson_r"} <= metrics["esol"]
     auroc = summary.set_index(["task", "checkpoint", "metric"]).loc[("hiv", "tiny", "auroc")]
     assert auroc["n_instances"] == 1 and 0 <= auroc["mean"] <= 1 and np.isnan(auroc["sd"])
-    per_seed = pd.read_csv(finished_run / layout.PER_INSTANCE)
-    assert set(per_seed["seed"]) == {0}
+    per_instance = pd.read_csv(finished_run / layout.PER_INSTANCE)
+    assert set(per_instance["instance"]) == {"seed0"}
 
 
 def test_baselines_are_rows_beside_the_checkpoint_with_its_prediction_format(finished_run):

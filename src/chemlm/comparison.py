@@ -376,7 +376,8 @@ def compare_metrics(
         if rows.empty:
             raise InputError(f"no values of metric '{metric}' (metrics: {', '.join(map(str, table[metric_column].unique()))})")
         comparisons.append(compare_methods(
-            rows, metric, group=group, subject=subject, value=value, min_difference=thresholds.get(metric), alpha=alpha,
+            rows, metric, group=group, subject=subject, value=value, alpha=alpha,
+            min_difference=thresholds.get(metric, thresholds.get(metric.split("@")[0])),
             lower_is_better=True if metric in lower_is_better else None,
         ))
     return comparisons

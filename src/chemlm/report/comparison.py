@@ -77,7 +77,7 @@ def draw_intervals(axis: Axes, comparison: MethodComparison, label: str) -> None
         for sign in (-1, 1):
             axis.axvline(sign * comparison.min_difference, color="#c0392b", linestyle="--", linewidth=0.8)
     axis.set_yticks(positions, [f"{pair.first} − {pair.second}" for pair in pairs], fontsize=8)
-    kind = "simultaneous 95% intervals (Tukey HSD)" if comparison.test != CONOVER else "Conover p values, no intervals"
+    kind = f"simultaneous {1 - comparison.alpha:.0%} intervals (Tukey HSD)" if comparison.test != CONOVER else "Conover p values, no intervals"
     axis.set(xlabel=f"difference in {label}", title=f"Pairs: {kind}")
     axis.title.set_fontsize(9)
     if len(differences):

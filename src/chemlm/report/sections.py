@@ -221,7 +221,7 @@ def pair_rows(comparison: MethodComparison) -> Table:
          "yes" if pair.significant else "no", "yes" if pair.matters else "no"]
         for pair in comparison.pairs
     ]
-    return Table(["first", "second", "mean difference", "simultaneous 95% interval", "adjusted p", "significant",
+    return Table(["first", "second", "mean difference", f"simultaneous {1 - comparison.alpha:.0%} interval", "adjusted p", "significant",
                   "matters"], rows)
 
 
@@ -320,7 +320,8 @@ class PairedComparison:
             return text + f" {self.comparison.reason}: no test can be made."
         pair, sign = found
         low, high = sorted((sign * pair.lower, sign * pair.upper))
-        interval = "" if math.isnan(pair.lower) else f" simultaneous 95% interval [{low:+.3f}, {high:+.3f}],"
+        level = f"{1 - self.comparison.alpha:.0%}"
+        interval = "" if math.isnan(pair.lower) else f" simultaneous {level} interval [{low:+.3f}, {high:+.3f}],"
         text += f" {self.comparison.test} over all {len(self.comparison.methods)} models:{interval} adjusted {p_text(pair.p_adjusted)}"
         if not pair.significant:
             return text + ": no significant difference."
@@ -645,7 +646,8 @@ def uncertainty_section(results: StudyResults) -> Section:
             table = read_csv(table_path)
             body += heading(f"{task} / {split}")
             if table.empty:
-                body += note("No molecule is in every seed's test fold (a random split): no ensemble to judge.")
+                body += note("No molecule is in every seed's test fold (a random split, or a cross-validation of one repeat): no "
+                             "ensemble to judge.")
                 continue
             wide = table.pivot_table(index=["model", "ordering"], columns="coverage", values="error", sort=False)
             coverages = sorted(wide.columns, reverse=True)

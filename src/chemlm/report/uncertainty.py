@@ -2,8 +2,9 @@
 predictions (the lowest sd over the seeds' models) or the most in-domain ones (the highest ECFP4 Tanimoto similarity
 to the training fold) are kept, against a random choice of the same size.
 
-The ensemble needs the seeds to share their test fold (scaffold splits do); its molecules are those in every seed's
-test fold. The error is the Brier score (classification: the mean over labels, or over classes, of the squared
+The ensemble's members are the seeds of a single split, which need to share their test fold (scaffold splits do), or
+the repeats of a cross-validation, each repeat's folds together (every molecule once per repeat, predicted by the
+model that did not train on it); its molecules are those every member predicts. The error is the Brier score (classification: the mean over labels, or over classes, of the squared
 difference of probability and outcome) or the RMSE in the label's units (regression). Binary and multi-label
 probabilities are the calibrated ones, which the predictions hand to users; the sd is that of the seeds' scores, as
 the predictions show it, and 0 below the scores' resolution (chemlm.scoring.ensemble_sd): a model whose seeds agree
@@ -51,24 +52,41 @@ def squared_errors(task: TaskSpec, test: pd.DataFrame, mean: np.ndarray) -> np.n
         return np.where(present, errors, 0).sum(axis=1) / present.sum(axis=1)
 
 
-def ensemble(files: DeclaredInputs, task: TaskSpec, model: str, split: str, seeds: list[int], is_baseline: bool, method: str):
-    """The seeds' test predictions on the molecules in every seed's test fold: (first seed's rows, mean of the
-    calibrated probabilities or of the values, sd of the scores)."""
-    tables, calibrations = [], []
-    for seed in seeds:
-        text = {label_header(task.label_columns[0]): str} if task.type is TaskType.MULTICLASS else {}
-        predictions = read_csv(files(layout.predictions(task.name, model, split, seed, is_baseline)), dtype={"mol_id": str, "fold": str, **text})
-        tables.append(predictions[predictions["fold"] == "test"].set_index("mol_id"))
-        if task.type in CALIBRATED_TYPES:
-            calibrations.append(read_json_file(files(layout.run_file("calibration.json", task.name, model, split, seed, is_baseline))))
+def members(instances: list) -> list[list]:
+    """The ensemble's members: each seed of a single split; for a cross-validation, each repeat's folds together, whose
+    test folds hold every molecule once, each predicted by the model that did not train on it."""
+    grouped: dict[str, list] = {}
+    for instance in instances:
+        grouped.setdefault(layout.instance_name(instance).split("-fold")[0], []).append(instance)
+    return list(grouped.values())
+
+
+def ensemble(files: DeclaredInputs, task: TaskSpec, model: str, split: str, seeds: list[str], is_baseline: bool, method: str):
+    """The members' test predictions (chemlm.report.uncertainty.members) on the molecules every member predicts:
+    (the first member's rows, mean of the calibrated probabilities or of the values, sd of the scores)."""
+    text = {label_header(task.label_columns[0]): str} if task.type is TaskType.MULTICLASS else {}
+    tables, calibrated = [], []
+    for member in members(seeds):
+        parts, calibrated_parts = [], []
+        for instance in member:
+            predictions = read_csv(files(layout.predictions(task.name, model, split, instance, is_baseline)), dtype={"mol_id": str, "fold": str, **text})
+            test = predictions[predictions["fold"] == "test"].set_index("mol_id")
+            parts.append(test)
+            if task.type in CALIBRATED_TYPES:
+                calibration = read_json_file(files(layout.run_file("calibration.json", task.name, model, split, instance, is_baseline)))
+                scores = test[[column for column in test.columns if column.startswith(prediction_header(""))]].to_numpy(dtype=float)
+                calibrated_parts.append(pd.DataFrame(apply(calibration, method, task.label_columns, scores), index=test.index))
+        tables.append(pd.concat(parts))
+        if calibrated_parts:
+            calibrated.append(pd.concat(calibrated_parts))
     common = tables[0].index
     for table in tables[1:]:
         common = common.intersection(table.index, sort=False)
     columns = [column for column in tables[0].columns if column.startswith(prediction_header(""))]
     stacked = np.stack([table.loc[common, columns].to_numpy(dtype=float) for table in tables])
     mean = stacked.mean(axis=0)
-    if calibrations and len(common):
-        mean = np.mean([apply(calibration, method, task.label_columns, scores) for calibration, scores in zip(calibrations, stacked)], axis=0)
+    if calibrated and len(common):
+        mean = np.mean([table.loc[common].to_numpy(dtype=float) for table in calibrated], axis=0)
     return tables[0].loc[common].reset_index(), mean, ensemble_sd(stacked)
 
 
@@ -97,17 +115,20 @@ def write_uncertainty_report(
     """The table (TABLE_COLUMNS) and figure of one task and split; an ordering a model does not have (one seed, or
     seeds that all agree) is left out of both."""
     files = DeclaredInputs(inputs, root)
-    similarity_by_seed = [read_csv(files(layout.test_similarity(task.name, split, seed)), dtype={"mol_id": str}).set_index("mol_id")["max_similarity"]
-                          for seed in seeds]
+    similarity_by_member = [
+        pd.concat([read_csv(files(layout.test_similarity(task.name, split, instance)), dtype={"mol_id": str}).set_index("mol_id")["max_similarity"]
+                   for instance in member])
+        for member in members(seeds)
+    ]
     regression = task.type is TaskType.REGRESSION
     metric = "RMSE" if regression else "Brier score" if task.type is TaskType.MULTICLASS else f"Brier score ({method} calibrated)"
     rows = []
     for model in [*checkpoints, *baselines]:
         test, mean, sd = ensemble(files, task, model, split, seeds, model in baselines, method)
         if test.empty:
-            logger.warning("%s / %s / %s: no molecule is in every seed's test fold; no ensemble to judge", task.name, split, model)
+            logger.warning("%s / %s / %s: no molecule is in every member's test fold; no ensemble to judge", task.name, split, model)
             continue
-        similarity = np.mean([series.loc[test["mol_id"]].to_numpy(dtype=float) for series in similarity_by_seed], axis=0)
+        similarity = np.mean([series.loc[test["mol_id"]].to_numpy(dtype=float) for series in similarity_by_member], axis=0)
         errors = squared_errors(task, test, mean)
         for ordering, orders in orderings(sd, similarity).items():
             for coverage in COVERAGES:
