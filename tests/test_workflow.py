@@ -58,7 +58,7 @@ def test_baselines_are_rows_beside_the_checkpoint_with_its_prediction_format(fin
 
 
 def test_embeddings_and_projections_before_and_after_fine_tuning(finished_run):
-    run = {"checkpoint": "tiny", "split": "scaffold", "seed": 0}
+    run = {"checkpoint": "tiny", "split": "scaffold", "instance": 0}
     for task in TASKS:
         predictions = pd.read_csv(finished_run / layout.finetune_file("predictions.csv", task, **run), dtype={"mol_id": str})
         test_ids = predictions.loc[predictions["fold"] == "test", "mol_id"].tolist()
@@ -120,7 +120,7 @@ def test_models_reload_and_predictions_are_probabilities(finished_run):
 
 
 def test_every_step_logged_with_epoch_lines(finished_run):
-    log = (finished_run / layout.log("finetune", task="esol", checkpoint="tiny", split="scaffold", seed=0)).read_text()
+    log = (finished_run / layout.log("finetune", task="esol", checkpoint="tiny", split="scaffold", instance="seed0")).read_text()
     assert "epoch 1/2" in log and "epoch 2/2" in log and "restored epoch" in log
     for step in ("ingest", "featurize", "split", "evaluate"):
         assert any((finished_run / "logs" / step).rglob("*.log")), step
