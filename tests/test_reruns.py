@@ -209,7 +209,7 @@ def test_a_removed_seed_or_projection_method_leaves_the_report(study_run, tmp_pa
     page = (workdir / layout.REPORT_HTML).read_text()
     assert "tsne" not in page and "<td>hiv</td><td>scaffold</td><td>seed1</td>" not in page
     assert "<td>hiv</td><td>scaffold</td><td>seed0</td>" in page
-    assert set(pd.read_csv(workdir / layout.PER_INSTANCE)["seed"]) == {0}
+    assert set(pd.read_csv(workdir / layout.PER_INSTANCE)["instance"]) == {"seed0"}
     assert (workdir / layout.projection("png", "hiv", SCRATCH, "scaffold", 1, "tsne")).is_file()  # kept, not shown
 
 
