@@ -28,3 +28,17 @@ def test_clusters_match_rdkit_butina_on_folded_ecfp4():
     assert ours.max() + 1 == len(expected) and len(expected) < len(molecules)
     for cluster, members in enumerate(expected):
         assert (ours[list(members)] == cluster).all()
+
+
+def test_the_cluster_rule_writes_one_cluster_per_molecule_in_molecules_order(tmp_path):
+    from chemlm.clusters import write_clusters
+    from chemlm.fingerprints import write_ecfp4
+
+    smiles = ["c1ccccc1O", "c1ccccc1N", "c1ccccc1C", "CCCCCCCC(=O)O", "CCCCCCCCC(=O)O", "C1CCNCC1"]
+    pd.DataFrame({"mol_id": [f"m{i}" for i in range(len(smiles))], "smiles": smiles}).to_csv(tmp_path / "molecules.csv", index=False)
+    write_ecfp4(tmp_path / "molecules.csv", tmp_path / "ecfp4.npz")
+    write_clusters(tmp_path / "molecules.csv", tmp_path / "ecfp4.npz", tmp_path / "clusters.csv")
+    clusters = pd.read_csv(tmp_path / "clusters.csv", dtype={"mol_id": str})
+    assert clusters["mol_id"].tolist() == [f"m{i}" for i in range(len(smiles))]
+    assert clusters["cluster"].nunique() < len(smiles)  # the fatty acids (at least) share a cluster
+    assert clusters.loc[3, "cluster"] == clusters.loc[4, "cluster"]
