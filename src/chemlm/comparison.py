@@ -202,9 +202,10 @@ def rm_anova(values: pd.DataFrame) -> AnovaResult:
     ss_error = max(float(((y - grand) ** 2).sum()) - ss_methods - ss_subjects, 0.0)
     df_effect, df_error = k - 1, (k - 1) * (n - 1)
     ms_error = ss_error / df_error
-    if ms_error <= 1e-14 * max(float(np.abs(y).max()) ** 2, 1e-300):
+    float_noise = 1e-14 * max(float(np.abs(y).max()) ** 2, 1e-300)
+    if ms_error <= float_noise:
         # the methods differ by the same amount on every subject: any difference is certain, none is certainly none
-        differs = ss_methods > 1e-14 * max(float(np.abs(y).max()) ** 2, 1e-300)
+        differs = ss_methods > float_noise
         return AnovaResult(math.inf if differs else 0.0, 0.0 if differs else 1.0, df_effect, df_error, 0.0)
     f = (ss_methods / df_effect) / ms_error
     return AnovaResult(f, float(stats.f.sf(f, df_effect, df_error)), df_effect, df_error, ms_error)

@@ -23,7 +23,7 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from chemlm.folds import SplitInstance
-from chemlm.io import InputError
+from chemlm.io import InputError, read_csv
 from chemlm.tasks import TaskSpec, TaskType
 
 logger = logging.getLogger(__name__)
@@ -229,8 +229,6 @@ def cv_split(
 
 def read_clusters(clusters_csv: str, molecules: pd.DataFrame) -> np.ndarray:
     """The Butina cluster of each molecule (chemlm.clusters), in molecules order."""
-    from chemlm.io import read_csv
-
     clusters = read_csv(clusters_csv, dtype={"mol_id": str})
     if len(clusters) != len(molecules) or not (clusters["mol_id"].to_numpy() == molecules["mol_id"].astype(str).to_numpy()).all():
         raise InputError(f"{clusters_csv}: its mol_ids do not match the molecules; rerun the clustering")

@@ -30,12 +30,12 @@ from chemlm.comparison import (
 )
 from chemlm.config import CompareSettings
 from chemlm.evaluate import SPREAD
-from chemlm.io import InputError, atomic_path, read_csv, write_csv
+from chemlm.io import InputError, read_csv, write_csv
+from chemlm.report.tables import save_figure
 from chemlm.tasks import TaskSpec, TaskType
 
 logger = logging.getLogger(__name__)
 
-DPI = 110
 # What the workflow compares per task type: the guidelines' headline metrics (thresholds and counts are not compared);
 # the first is the task's headline metric unless `report.metric` names another of them.
 COMPARED_METRICS = {
@@ -53,11 +53,6 @@ def file_name(metric: str) -> str:
 
 def stars(p: float) -> str:
     return "***" if p < 0.001 else "**" if p < 0.01 else "*" if p < 0.05 else ""
-
-
-def save_figure(figure: Figure, path: str | Path) -> None:
-    with atomic_path(path) as temporary:
-        figure.savefig(temporary, format="png", dpi=DPI)
 
 
 def draw_intervals(axis: Axes, comparison: MethodComparison, label: str) -> None:
@@ -260,9 +255,10 @@ def write_study_comparison(
     split, and, with several tasks or splits, the ranks' critical-difference diagram."""
     per_instance = read_csv(per_instance_csv, dtype={"task": str, "checkpoint": str, "split": str, "instance": str, "metric": str})
     comparisons = study_comparisons(per_instance, tasks, splits, settings)
+    flagged_by_run = {(task, split): not_learned_models(per_instance, task, split, settings) for task in tasks for split in splits}
     tables = []
     for (task, split, metric), comparison in comparisons.items():
-        flagged = not_learned_models(per_instance, task, split, settings)
+        flagged = flagged_by_run[(task, split)]
         table = comparison.pair_table()
         table.insert(0, "split", split)
         table.insert(0, "task", task)

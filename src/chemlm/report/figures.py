@@ -16,14 +16,14 @@ from matplotlib.figure import Figure
 from sklearn.metrics import auc, average_precision_score, precision_recall_curve, roc_curve
 
 from chemlm import layout
-from chemlm.io import atomic_path, read_csv
+from chemlm.io import read_csv
 from chemlm.report.results import VALIDATION_METRIC, DeclaredInputs, metric_label, read_json_file
+from chemlm.report.tables import save_figure
 from chemlm.tasks import TaskSpec, TaskType, label_header, prediction_header
 
 logger = logging.getLogger(__name__)
 
 SEED_ALPHA = 0.55
-DPI = 110
 
 
 def model_colors(models: list[str]) -> dict[str, Any]:
@@ -227,11 +227,6 @@ def learning_curves_figure(runs: Runs) -> Figure:
     figure.suptitle(f"{task} / {split}: fine-tuning (dots: the epoch kept)", fontsize=11)
     figure.tight_layout()
     return figure
-
-
-def save_figure(figure: Figure, path: str | Path) -> None:
-    with atomic_path(path) as temporary:
-        figure.savefig(temporary, format="png", dpi=DPI)
 
 
 def write_task_figures(

@@ -15,6 +15,7 @@ import pandas as pd
 from chemlm import layout
 from chemlm.comparison import MethodComparison
 from chemlm.config import Study
+from chemlm.report.comparison import headline_metric, not_learned_models, study_comparisons
 from chemlm.evaluate import PER_INSTANCE_COLUMNS, SUMMARY_COLUMNS
 from chemlm.io import InputError, read_csv, read_json
 from chemlm.tasks import TaskSpec, TaskType
@@ -124,22 +125,21 @@ class StudyResults:
 
     def metric_for(self, task: str, preferred: str) -> str:
         """The task's headline metric: `preferred` where the task type compares it, else the type's first."""
-        from chemlm.report.comparison import headline_metric
-
         return headline_metric(self.tasks[task], preferred)
 
     @cached_property
     def comparisons(self) -> dict[tuple[str, str, str], MethodComparison]:
         """(task, split, metric) -> every pair of models over the split instances, as the compare rule computes them."""
-        from chemlm.report.comparison import study_comparisons
-
         return study_comparisons(self.per_instance, self.tasks, self.splits, self.study.compare)
+
+    @cached_property
+    def _not_learned(self) -> dict[tuple[str, str], dict[str, str]]:
+        return {(task, split): not_learned_models(self.per_instance, task, split, self.study.compare)
+                for task in self.tasks for split in self.splits}
 
     def not_learned(self, task: str, split: str) -> dict[str, str]:
         """Models whose test predictions barely vary in most split instances of `task` and `split`, with why."""
-        from chemlm.report.comparison import not_learned_models
-
-        return not_learned_models(self.per_instance, task, split, self.study.compare)
+        return self._not_learned[(task, split)]
 
     def stat(self, task: str, model: str, split: str, metric: str) -> Stat | None:
         rows = self.summary[

@@ -17,6 +17,7 @@ from chemlm.config import ReportSettings
 from chemlm.evaluate import instance_order
 from chemlm.io import read_csv
 from chemlm.comparison import NO_TEST, MethodComparison, Pair, higher_is_better, p_text
+from chemlm.report.comparison import headline_ranks
 from chemlm.report.results import (
     Stat,
     StudyResults,
@@ -261,8 +262,6 @@ def comparison_section(results: StudyResults, settings: ReportSettings) -> Secti
 
 
 def ranks_part(results: StudyResults, columns: list[Column]) -> str:
-    from chemlm.report.comparison import headline_ranks
-
     summary = headline_ranks(results.comparisons, results.tasks, results.splits, results.study.report.metric)
     models = list(summary.mean_ranks.index)
     rows = [[model, *(number(summary.ranks.loc[task, model], 1) for task in summary.ranks.index),

@@ -7,8 +7,15 @@ import html
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from chemlm.io import atomic_path
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 MISSING = "—"
+DPI = 110
 
 
 @dataclass(frozen=True)
@@ -72,6 +79,12 @@ def preformatted(text: str) -> str:
 
 def details(summary: str, body: str) -> str:
     return f"<details><summary>{html.escape(summary)}</summary>{body}</details>"
+
+
+def save_figure(figure: Figure, path: str | Path) -> None:
+    """A report figure written as a PNG, whole or not at all."""
+    with atomic_path(path) as temporary:
+        figure.savefig(temporary, format="png", dpi=DPI)
 
 
 def png_figure(path: Path, caption: str) -> str:
