@@ -52,7 +52,6 @@ wildcard_constraints:
         "checkpoint": one_of(STUDY.checkpoints),
         "baseline": one_of(STUDY.baselines),
         "model": one_of(STUDY.models),
-        "stage": one_of(layout.STAGES),
         "method": one_of(STUDY.projections),
         "split": one_of(STUDY.splits),
         "instance": one_of(STUDY.instance_names),
@@ -75,7 +74,7 @@ def task_of(wildcards):
 
 def checkpoint_of(wildcards):
     """The checkpoint as fine-tuning loads it (`pretrained:<name>` becomes the pretrain rule's model folder),
-    without its `finetune` overrides: changing them does not rerun the checkpoint's zero-shot embeddings.
+    without its `finetune` overrides (the rules read those as `hyperparameters`).
     """
     return layout.checkpoint_to_load(STUDY, wildcards.checkpoint).to_dict()
 
@@ -208,10 +207,12 @@ def model_predictions(wildcards):
 
 
 def embed_inputs(wildcards):
-    """Zero-shot: what the checkpoint is built from; fine-tuned: the fine-tuned model folder."""
-    if wildcards.stage == "finetuned":
-        return {**fold_inputs(wildcards), "model": layout.finetune_file("model")}
-    return {**fold_inputs(wildcards), "checkpoint_files": checkpoint_files(wildcards)}
+    """What the checkpoint is built from (zero-shot) and the fine-tuned model folder."""
+    return {
+        **fold_inputs(wildcards),
+        "checkpoint_files": checkpoint_files(wildcards),
+        "model": layout.finetune_file("model"),
+    }
 
 
 def separation_inputs(wildcards):

@@ -1,8 +1,10 @@
+# One job per model: both stages' embeddings (the zero-shot one costs a second of a job that pays its imports anyway).
 rule embed:
     input:
         unpack(embed_inputs),
     output:
-        layout.embeddings(),
+        zeroshot=layout.embeddings(stage="zeroshot"),
+        finetuned=layout.embeddings(stage="finetuned"),
     log:
         layout.log("embed"),
     benchmark:

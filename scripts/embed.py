@@ -1,4 +1,4 @@
-"""Adapter: test-set embeddings of one checkpoint before (zeroshot) or after (finetuned) fine-tuning."""
+"""Adapter: test-set embeddings of one checkpoint before (zeroshot) and after (finetuned) fine-tuning."""
 
 import torch
 
@@ -14,11 +14,11 @@ with step_log(snakemake):
         split_csv=snakemake.input.split,
         task=TaskSpec.from_config(snakemake.wildcards.task, snakemake.params.task),
         checkpoint=CheckpointSpec.from_config(snakemake.wildcards.checkpoint, snakemake.params.checkpoint),
-        stage=snakemake.wildcards.stage,
         seed=snakemake.params.seed,
+        model_dir=snakemake.input.model,
         pooling=snakemake.params.pooling,
         batch_size=snakemake.params.batch_size,
         max_length=snakemake.params.max_length,
-        out_npz=snakemake.output[0],
-        model_dir=snakemake.input.get("model"),
+        zeroshot_npz=snakemake.output.zeroshot,
+        finetuned_npz=snakemake.output.finetuned,
     )

@@ -56,6 +56,21 @@ def test_scratch_uses_architecture_and_seed():
     assert not torch.equal(first.state_dict()[weight], other.state_dict()[weight])
 
 
+@pytest.mark.parametrize("pretrained", [False, True])
+def test_head_initializer_range_redraws_the_new_head_alone(pretrained, pretrained_folder):
+    """The head's weights get the asked spread, biases zero; the encoder is the one without the setting."""
+    spec = CheckpointSpec("local", str(pretrained_folder)) if pretrained else CheckpointSpec.from_config("scratch", tiny_scratch_entry())
+    default, _ = load_for_finetuning(spec, HEAD, seed=3)
+    wide, _ = load_for_finetuning(spec, HEAD, seed=3, head_initializer_range=0.5)
+    for name, tensor in default.roberta.state_dict().items():
+        torch.testing.assert_close(wide.roberta.state_dict()[name], tensor)
+    for model, std in ((default, default.config.initializer_range), (wide, 0.5)):
+        weight = model.classifier.dense.weight.detach()
+        assert weight.std().item() == pytest.approx(std, rel=0.15)
+        assert torch.count_nonzero(model.classifier.out_proj.bias) == 0
+    assert default.config.initializer_range == 0.02
+
+
 def test_folder_without_weights_is_an_error_naming_it(tmp_path):
     folder = tmp_path / "no-weights"
     shutil.copytree(ARCHITECTURE, folder)
@@ -157,7 +172,7 @@ def test_chemberta2_checkpoints_as_on_the_hub_fine_tune_and_embed(shared_dir, tm
     result = finetune(molecules_csv, split_csv, TASKS["binary"], spec, params, 0, out / "model", out / "history.csv",
                       out / "predictions.csv", out / "run.json", out / "state", out / "calibration.json")
     assert len(result.history) == 1 and (out / "model" / "model.safetensors").is_file()
-    for stage, model_dir in (("zeroshot", None), ("finetuned", out / "model")):
-        write_embeddings(molecules_csv, split_csv, TASKS["binary"], spec, stage, 0, "mean", 32, 64, tmp_path / f"{stage}.npz", model_dir)
+    write_embeddings(molecules_csv, split_csv, TASKS["binary"], spec, 0, out / "model", "mean", 32, 64, tmp_path / "zeroshot.npz", tmp_path / "finetuned.npz")
+    for stage in ("zeroshot", "finetuned"):
         with np.load(tmp_path / f"{stage}.npz") as embeddings:
             assert embeddings["embedding"].shape == (16, 384)

@@ -62,14 +62,18 @@ def test_batch_size_does_not_change_the_result(encoder_and_ids):
     assert not np.allclose(embed_sequences(encoder, input_ids, "cls", 7, pad_id, CPU), results[0])
 
 
-def test_file_holds_the_test_fold_in_molecules_order(tmp_path):
+def test_files_hold_the_test_fold_in_molecules_order(tmp_path):
     molecules_csv, split_csv = write_fold_files(demo_molecules(n=60), tmp_path)
-    out = tmp_path / "zeroshot.npz"
-    write_embeddings(molecules_csv, split_csv, HIV, SCRATCH, "zeroshot", 0, "mean", 8, 96, out)
+    params = FinetuneParams(1e-3, (0.9, 0.999), 0.0, 16, 64, 1, 1, 96, True)
+    run = tmp_path / "run"
+    finetune(molecules_csv, split_csv, HIV, SCRATCH, params, 0, run / "model", run / "history.csv", run / "predictions.csv",
+             run / "run.json", run / "state", run / "calibration.json")
+    write_embeddings(molecules_csv, split_csv, HIV, SCRATCH, 0, run / "model", "mean", 8, 96, tmp_path / "zs.npz", tmp_path / "ft.npz")
     split = pd.read_csv(split_csv, dtype={"mol_id": str})
-    with np.load(out, allow_pickle=False) as data:
-        assert data["mol_id"].tolist() == split.loc[split["fold"] == "test", "mol_id"].tolist()
-        assert data["embedding"].shape == (12, 32) and data["embedding"].dtype == np.float32
+    for out in (tmp_path / "zs.npz", tmp_path / "ft.npz"):
+        with np.load(out, allow_pickle=False) as data:
+            assert data["mol_id"].tolist() == split.loc[split["fold"] == "test", "mol_id"].tolist()
+            assert data["embedding"].shape == (12, 32) and data["embedding"].dtype == np.float32
 
 
 def test_scratch_zero_shot_is_where_fine_tuning_starts(tmp_path):
@@ -83,10 +87,9 @@ def test_scratch_zero_shot_is_where_fine_tuning_starts(tmp_path):
             molecules_csv, split_csv, HIV, SCRATCH, replace(params, learning_rate=learning_rate), seed,
             run / "model", run / "history.csv", run / "predictions.csv", run / "run.json", run / "state", run / "calibration.json",
         )
-        write_embeddings(molecules_csv, split_csv, HIV, SCRATCH, "finetuned", seed, "mean", 8, 96, run / "ft.npz", run / "model")
+        write_embeddings(molecules_csv, split_csv, HIV, SCRATCH, seed, run / "model", "mean", 8, 96, run / "zs.npz", run / "ft.npz")
         embeddings[learning_rate] = np.load(run / "ft.npz")["embedding"]
-    write_embeddings(molecules_csv, split_csv, HIV, SCRATCH, "zeroshot", 3, "mean", 8, 96, tmp_path / "zs.npz")
-    zero_shot = np.load(tmp_path / "zs.npz")["embedding"]
+        zero_shot = np.load(run / "zs.npz")["embedding"]
     np.testing.assert_array_equal(embeddings[0.0], zero_shot)
     assert not np.allclose(embeddings[1e-2], zero_shot, atol=1e-3)  # training does move them
 

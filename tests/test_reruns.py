@@ -104,7 +104,7 @@ def test_a_checkpoint_learning_rate_reruns_only_that_checkpoint(study_run, all_j
     config = study_config()
     config["checkpoints"][SCRATCH]["finetune"] = {"learning_rate": 5e-4}
     planned = planned_jobs(study_run, config)
-    # Only fine-tuning reads the learning rate: zero-shot embeddings of the same checkpoint stay as they are.
+    # Only fine-tuning reads the learning rate: what follows that checkpoint's fine-tuning reruns, nothing else.
     finetuning = [job for job in all_jobs.values() if job.rule == "finetune" and job.names(SCRATCH)]
     assert_planned(planned, downstream(all_jobs, finetuning))
     assert not any(job.names(LOCAL) or job.names(PRETRAINED) for job in planned.values())
@@ -175,7 +175,7 @@ def test_replacing_a_local_checkpoints_weights_reruns_its_fine_tuning(study_run,
         os.utime(weights, ns=(original.stat().st_atime_ns, original.stat().st_mtime_ns))
     built_from_weights = [
         job for job in all_jobs.values()
-        if job.names(LOCAL) and (job.rule == "finetune" or (job.rule == "embed" and job.wildcard("stage") == "zeroshot"))
+        if job.names(LOCAL) and job.rule in ("finetune", "embed")
     ]
     assert_planned(planned, downstream(all_jobs, built_from_weights))
     assert all(f"{LOCAL_CHECKPOINT}/model.safetensors" in job.inputs for job in built_from_weights)
@@ -240,4 +240,4 @@ def test_a_cross_validation_repeat_adds_only_its_jobs(study_run):
     clusters = [job for job in two.values() if job.rule == "cluster"]
     assert len(clusters) == 1 and all("results/hiv/data/clusters.csv" in job.inputs for job in two.values()
                                       if job.rule == "split" and job.wildcard("split") == "cluster_cv")
-    assert len([job for job in two.values() if job.rule == "embed"]) == 2 * 3 * 2  # embed.instances: 1 per split
+    assert len([job for job in two.values() if job.rule == "embed"]) == 2 * 3  # embed.instances: 1 per split

@@ -171,6 +171,7 @@ class FinetuneParams:
     schedule: str = "constant"
     warmup_fraction: float = 0.0
     dropout: float | None = None  # None: the checkpoint's own hidden and attention dropout
+    head_initializer_range: float | None = None  # None: the checkpoint config's initializer_range
     augment: int = 0  # SMILES variants per training molecule (0 or 1: the canonical SMILES alone)
     augment_mode: str = "one"  # one: a random variant of each molecule per epoch; all: every variant every epoch
     test_time_augment: int = 0  # variants per validation and test molecule, their predictions averaged

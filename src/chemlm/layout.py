@@ -19,10 +19,9 @@ if TYPE_CHECKING:
     from chemlm.config import CheckpointSpec, Study
 
 TASK, CHECKPOINT, BASELINE, MODEL = "{task}", "{checkpoint}", "{baseline}", "{model}"
-SPLIT, INSTANCE, SEED, STAGE, METHOD = "{split}", "{instance}", "{seed}", "{stage}", "{method}"
+SPLIT, INSTANCE, SEED, METHOD = "{split}", "{instance}", "{seed}", "{method}"
 OBJECTIVE, SIZE, PRETRAINED, FIGURE, LIBRARY = "{objective}", "{size}", "{pretrained}", "{figure}", "{library}"
 
-STAGES = ("zeroshot", "finetuned")
 REPORT_FIGURES = ("test_curves", "learning_curves")
 CALIBRATED_TYPES = ("binary", "multilabel")
 
@@ -60,7 +59,7 @@ JOB_NAMES: dict[str, str | None] = {
     "evaluate": "{task}/{model}/{split}/{instance}",
     "summarize": None,
     "compare": None,
-    "embed": "{task}/{checkpoint}/{split}/{instance}/{stage}",
+    "embed": "{task}/{checkpoint}/{split}/{instance}",
     "project": "{task}/{checkpoint}/{split}/{instance}/{method}",
     "separation": "{task}/{checkpoint}/{split}/{instance}",
     "test_similarity": "{task}/{split}/{instance}",
@@ -171,7 +170,8 @@ def metrics(task: str = TASK, model: str = MODEL, split: str = SPLIT, instance: 
     return f"results/{task}/metrics/{model}/{split}/{instance_name(instance)}.json"
 
 
-def embeddings(task: str = TASK, checkpoint: str = CHECKPOINT, split: str = SPLIT, instance: object = INSTANCE, stage: str = STAGE) -> str:
+def embeddings(task: str = TASK, checkpoint: str = CHECKPOINT, split: str = SPLIT, instance: object = INSTANCE, *, stage: str) -> str:
+    """A model's test-set embeddings before (`zeroshot`) or after (`finetuned`) fine-tuning."""
     return f"results/{task}/embeddings/{checkpoint}/{split}/{instance_name(instance)}/{stage}.npz"
 
 
@@ -258,8 +258,7 @@ def workflow_jobs(study: Study) -> Iterator[tuple[str, dict[str, object]]]:
                     if instance not in study.embedded_instances(split):
                         continue
                     yield "separation", {**run, "checkpoint": checkpoint}
-                    for stage in STAGES:
-                        yield "embed", {**run, "checkpoint": checkpoint, "stage": stage}
+                    yield "embed", {**run, "checkpoint": checkpoint}
                     for method in study.projections:
                         yield "project", {**run, "checkpoint": checkpoint, "method": method}
     yield from search_jobs(study)

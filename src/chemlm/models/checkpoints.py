@@ -84,7 +84,13 @@ def dropout_overrides(dropout: float | None) -> dict[str, float]:
     return {} if dropout is None else {"hidden_dropout_prob": dropout, "attention_probs_dropout_prob": dropout}
 
 
-def _scratch_model(spec: CheckpointSpec, head: HeadSpec, dropout: float | None) -> PreTrainedModel:
+def head_parameters(model: PreTrainedModel) -> set[str]:
+    """Names of the parameters outside the encoder: the task head."""
+    encoder_prefix = f"{model.base_model_prefix}."
+    return {name for name, _ in model.named_parameters() if not name.startswith(encoder_prefix)}
+
+
+def _scratch_model(spec: CheckpointSpec, head: HeadSpec, dropout: float | None) -> tuple[PreTrainedModel, set[str]]:
     architecture = Path(spec.architecture)
     if not (architecture / "config.json").is_file():
         raise CheckpointError(f"{describe(spec)}: architecture folder '{architecture}' has no config.json")
@@ -94,10 +100,11 @@ def _scratch_model(spec: CheckpointSpec, head: HeadSpec, dropout: float | None) 
     config.id2label = dict(head.id2label)
     config.label2id = {label: index for index, label in head.id2label.items()}
     logger.info("%s: random initialisation from %s (no pre-training)", describe(spec), architecture)
-    return AutoModelForSequenceClassification.from_config(config)
+    model = AutoModelForSequenceClassification.from_config(config)
+    return model, head_parameters(model)
 
 
-def _pretrained_model(spec: CheckpointSpec, head: HeadSpec, dropout: float | None) -> PreTrainedModel:
+def _pretrained_model(spec: CheckpointSpec, head: HeadSpec, dropout: float | None) -> tuple[PreTrainedModel, set[str]]:
     _check_source(spec)
     try:
         model, info = AutoModelForSequenceClassification.from_pretrained(
@@ -126,19 +133,32 @@ def _pretrained_model(spec: CheckpointSpec, head: HeadSpec, dropout: float | Non
             f"{describe(spec)}: {len(bad)} encoder weights are missing or have the wrong shape "
             f"(first: {bad[0]}); refusing to fine-tune randomly initialised weights"
         )
-    new_head = sorted({*info["missing_keys"], *mismatched})
-    logger.info("%s: loaded pre-trained weights; new head parameters: %s", describe(spec), ", ".join(new_head) or "none")
-    return model
+    new_head = {*info["missing_keys"], *mismatched}
+    logger.info("%s: loaded pre-trained weights; new head parameters: %s", describe(spec), ", ".join(sorted(new_head)) or "none")
+    return model, new_head
+
+
+def initialise(model: PreTrainedModel, parameters: set[str], std: float) -> None:
+    """Redraw `parameters` as Hugging Face initialises a new linear layer, at standard deviation `std`: weights
+    normal, biases zero."""
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if name in parameters:
+                parameter.normal_(0.0, std) if parameter.ndim > 1 else parameter.zero_()
 
 
 def load_for_finetuning(
-    spec: CheckpointSpec, head: HeadSpec, seed: int, dropout: float | None = None
+    spec: CheckpointSpec, head: HeadSpec, seed: int, dropout: float | None = None, head_initializer_range: float | None = None
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """The model with a fresh `head` on the checkpoint's encoder, and its tokenizer; `dropout` replaces the
-    checkpoint's hidden and attention dropout (None keeps them)."""
+    checkpoint's hidden and attention dropout (None keeps them); `head_initializer_range` is the standard deviation
+    the new head's weights are drawn with (None: the checkpoint config's `initializer_range`)."""
     tokenizer = load_tokenizer(spec)
     torch.manual_seed(seed)  # the new head's (and a scratch model's) initialisation follows the seed
-    model = _scratch_model(spec, head, dropout) if spec.is_scratch else _pretrained_model(spec, head, dropout)
+    model, new_head = _scratch_model(spec, head, dropout) if spec.is_scratch else _pretrained_model(spec, head, dropout)
+    if head_initializer_range is not None:
+        # drawn after the encoder, so a scratch encoder's weights (its zero-shot embeddings) do not depend on it
+        initialise(model, new_head, head_initializer_range)
     if tokenizer.pad_token_id is None:
         raise CheckpointError(f"{describe(spec)}: its tokenizer has no padding token")
     return model, tokenizer

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
@@ -26,7 +27,6 @@ from chemlm.tasks import TaskSpec
 
 logger = logging.getLogger(__name__)
 
-STAGES = ("zeroshot", "finetuned")
 POOLINGS = ("mean", "cls")
 
 
@@ -88,47 +88,50 @@ def load_finetuned_encoder(model_dir: Path) -> tuple[PreTrainedModel, PreTrained
     return model.base_model, AutoTokenizer.from_pretrained(model_dir)
 
 
+def stage_embeddings(
+    test: pd.DataFrame, encoder: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, pooling: str, batch_size: int, max_length: int
+) -> np.ndarray:
+    """Pooled embeddings of the `test` rows' SMILES by `encoder`."""
+    input_ids, truncated = tokenize(tokenizer, test["smiles"].tolist(), max_length)
+    if truncated:
+        logger.warning("%d SMILES longer than %d tokens were truncated", truncated, max_length)
+    return embed_sequences(encoder, input_ids, pooling, batch_size, tokenizer.pad_token_id, pick_device())
+
+
 def write_embeddings(
     molecules_csv: Path,
     split_csv: Path,
     task: TaskSpec,
     checkpoint: CheckpointSpec,
-    stage: str,
     seed: int,
+    model_dir: Path,
     pooling: str,
     batch_size: int,
     max_length: int,
-    out_npz: Path,
-    model_dir: Path | None = None,
+    zeroshot_npz: Path,
+    finetuned_npz: Path,
 ) -> None:
-    """Embeddings of the test fold by the checkpoint's encoder before (`zeroshot`) or after (`finetuned`, read
-    from `model_dir`) fine-tuning, as an .npz with `mol_id` (str) and `embedding` (float32, n x hidden) in
-    molecules.csv order.
+    """Embeddings of the test fold by the checkpoint's encoder before (`zeroshot_npz`) and after (`finetuned_npz`,
+    the encoder of `model_dir`) fine-tuning, each an .npz with `mol_id` (str) and `embedding` (float32, n x hidden)
+    in molecules.csv order.
 
     The zero-shot encoder is built as fine-tuning builds it (same seed, same head), so for a scratch
     checkpoint it holds exactly the weights fine-tuning started from.
     """
-    if stage not in STAGES:
-        raise InputError(f"stage '{stage}': expected one of {', '.join(STAGES)}")
     started = time.perf_counter()
     molecules = load_fold_tables(Path(molecules_csv), Path(split_csv))
-    if stage == "zeroshot":
-        encoding = LabelEncoding.fit(task, molecules, (molecules["fold"] == "train").to_numpy())
-        set_seed(seed)
-        encoder, tokenizer = load_encoder(checkpoint, encoding.head(), seed)
-    else:
-        if model_dir is None:
-            raise InputError("fine-tuned embeddings need the fine-tuned model folder")
-        encoder, tokenizer = load_finetuned_encoder(Path(model_dir))
     test = molecules[molecules["fold"] == "test"]
-    input_ids, truncated = tokenize(tokenizer, test["smiles"].tolist(), max_length)
-    if truncated:
-        logger.warning("%d SMILES longer than %d tokens were truncated", truncated, max_length)
-    device = pick_device()
-    embeddings = embed_sequences(encoder, input_ids, pooling, batch_size, tokenizer.pad_token_id, device)
-    with atomic_path(out_npz) as temporary, open(temporary, "wb") as handle:
-        np.savez(handle, mol_id=test["mol_id"].to_numpy(dtype=str), embedding=embeddings)
-    logger.info(
-        "task '%s', checkpoint '%s', seed %d, %s, %s pooling on %s: %d test molecules x %d dimensions (%.1f s)",
-        task.name, checkpoint.name, seed, stage, pooling, device.type, *embeddings.shape, time.perf_counter() - started,
-    )
+    encoding = LabelEncoding.fit(task, molecules, (molecules["fold"] == "train").to_numpy())
+    set_seed(seed)
+    encoders = {
+        "zeroshot": lambda: load_encoder(checkpoint, encoding.head(), seed),
+        "finetuned": lambda: load_finetuned_encoder(Path(model_dir)),
+    }
+    for stage, out_npz in (("zeroshot", zeroshot_npz), ("finetuned", finetuned_npz)):
+        embeddings = stage_embeddings(test, *encoders[stage](), pooling, batch_size, max_length)
+        with atomic_path(out_npz) as temporary, open(temporary, "wb") as handle:
+            np.savez(handle, mol_id=test["mol_id"].to_numpy(dtype=str), embedding=embeddings)
+        logger.info(
+            "task '%s', checkpoint '%s', seed %d, %s, %s pooling on %s: %d test molecules x %d dimensions (%.1f s)",
+            task.name, checkpoint.name, seed, stage, pooling, pick_device().type, *embeddings.shape, time.perf_counter() - started,
+        )

@@ -351,7 +351,7 @@ def train_on_folds(
     device = pick_device()
     molecules = load_fold_tables(Path(molecules_csv), Path(split_csv))
     encoding = LabelEncoding.fit(task, molecules, (molecules["fold"] == "train").to_numpy())
-    model, tokenizer = load_for_finetuning(checkpoint, encoding.head(), seed, params.dropout)
+    model, tokenizer = load_for_finetuning(checkpoint, encoding.head(), seed, params.dropout, params.head_initializer_range)
     variants = read_variants(Path(variants_csv), molecules) if variants_csv and (params.augment or params.test_time_augment) else None
     folds: dict[str, EncodedFold] = {}
     truncated: dict[str, int] = {}
