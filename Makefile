@@ -1,4 +1,5 @@
-# `make demo`: set up .venv and run the offline demo to its results. `make test`: set up and run every test.
+# `make demo`: set up .venv and run the offline demo to its results. `make test`: set up and run every test;
+# `make test-unit`: the unit tests alone (a few minutes).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -8,7 +9,7 @@ CORES ?= all
 # more takes both, and the other core's work waits for it: the MTR descriptors held back MLM pre-training by 50 s).
 DEMO_THREADS := pretrain_descriptors=1 pretrain=1 search_trial=1 finetune=1 embed=1 baseline=1 predict=1
 
-.PHONY: install system-packages demo test lint clean-demo
+.PHONY: install system-packages demo test test-unit lint clean-demo
 
 # Debian packages the tests use (chromium: the report test opens the report in it; slurm-wlm and munge: the
 # SLURM test runs a one-node cluster on localhost). Installed only when missing.
@@ -37,6 +38,11 @@ system-packages:
 
 test: install system-packages
 	$(BIN)/python -m pytest
+
+# The tests that call package functions in this process; the integration tests (the workflow, SLURM, child
+# processes) are left to `make test`.
+test-unit: install
+	$(BIN)/python -m pytest -m unit
 
 lint: install
 	$(BIN)/snakemake --lint

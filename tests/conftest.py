@@ -14,6 +14,13 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("CHEMLM_SHARED", REPO / "../shared")).resolve()
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test is unit or integration: `make test-unit` runs the first kind, `make test` both."""
+    for item in items:
+        if item.get_closest_marker("integration") is None:
+            item.add_marker(pytest.mark.unit)
+
+
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:
     return SHARED

@@ -74,6 +74,7 @@ FILES = {
 }
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("name", [*CASES, *FILES])
 def test_bad_table(tmp_path, name):
     filename, text, task, expected = FILES[name] if name in FILES else ("t.csv", *CASES[name])

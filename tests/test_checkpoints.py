@@ -106,6 +106,7 @@ def test_scratch_needs_an_architecture():
         CheckpointSpec("s", "scratch")
 
 
+@pytest.mark.integration
 def test_hub_id_without_network_says_how_to_use_a_local_folder():
     code = (
         "from chemlm.config import CheckpointSpec\n"

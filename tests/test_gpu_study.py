@@ -6,8 +6,12 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from chemlm import layout
 from helpers import DATA, REPO
+
+pytestmark = pytest.mark.integration
 
 SCRIPT = REPO / "bench" / "gpu_study.py"
 

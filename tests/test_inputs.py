@@ -63,6 +63,7 @@ def test_python_errors_in_a_worker_are_raised_with_their_traceback():
         map_isolated(broken, [1, 2, 3])
 
 
+@pytest.mark.integration
 def test_the_20000_atom_molecule_costs_one_row_in_featurization(tmp_path):
     rows = demo_rows()
     reference = featurize(rows.rename(columns={"id": "mol_id"}).assign(row=range(len(rows))), BINARY, isolation=Isolation(2))
@@ -77,6 +78,7 @@ def test_the_20000_atom_molecule_costs_one_row_in_featurization(tmp_path):
     assert all(len(example["smiles"]) <= 120 for example in result.qc["invalid_examples"])  # the chain, shortened
 
 
+@pytest.mark.integration
 def test_the_20000_atom_molecule_costs_one_line_of_the_corpus(tmp_path):
     smiles = pd.read_csv(DEMO_HIV)["smiles"].head(40).tolist()
     settings = CorpusSettings(False, 0.25, 0, 0, True)
@@ -119,6 +121,7 @@ def test_fingerprints_isolate_a_crash(monkeypatch):
     assert crashed == ["b"] and bits[1].sum() == 0 and bits[[0, 2]].sum(axis=1).min() > 0
 
 
+@pytest.mark.integration
 def test_a_segmentation_fault_leaves_the_stack_in_the_rule_log(tmp_path):
     """faulthandler writes the Python stack of a crash that no `except` sees, below the line naming the rule."""
     log = tmp_path / "featurize.log"

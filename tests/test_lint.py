@@ -13,6 +13,8 @@ import yaml
 
 from helpers import REPO
 
+pytestmark = pytest.mark.integration
+
 SNAKEFMT = Path(sys.executable).with_name("snakefmt")
 
 

@@ -87,6 +87,7 @@ def test_regression_is_scored_in_the_labels_units(tmp_path):
     assert predicted_test.min() > 0  # lengths / 10: in the label's units, not standardised
 
 
+@pytest.mark.integration
 def test_the_command_on_a_model_folder_alone_in_a_fresh_directory(binary_models, tmp_path):
     folder = tmp_path / "fresh" / "my-model"
     shutil.copytree(binary_models[0], folder)
@@ -102,6 +103,7 @@ def test_the_command_on_a_model_folder_alone_in_a_fresh_directory(binary_models,
     assert "3 rows scored" in run.stderr
 
 
+@pytest.mark.integration
 def test_folders_that_are_not_one_tasks_models_stop_with_one_line(binary_models, tmp_path):
     (tmp_path / "library.csv").write_text(LIBRARY)
     other = fine_tune(tmp_path, TASKS["multilabel"], 0) / "model"

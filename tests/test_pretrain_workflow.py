@@ -13,6 +13,8 @@ import yaml
 from helpers import DATA, REPO, snakemake, study_config
 from workflow_jobs import parse_dry_run
 
+pytestmark = pytest.mark.integration
+
 MODEL_DIR = "results/pretrain/mtr-small/mtr"
 TARGETS = [f"{MODEL_DIR}/history.csv", "results/hiv/metrics/MTR/scaffold/seed0.json"]
 

@@ -165,6 +165,7 @@ run_pretrain((Path({smiles!r}), Path({descriptors!r})), Path({out!r}), replace(S
 """
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("changes", [{"epochs": 8}, {"name": "tiny-mtr", "objective": "mtr", "tokenizer": "regex", "epochs": 8}])
 def test_killed_pretraining_resumes_to_the_same_result(corpus_files, tmp_path, caplog, changes):
     spec = replace(SPEC, **changes)
@@ -309,4 +310,7 @@ def test_demo_scratch_model_has_the_pretrained_models_architecture():
     demo = yaml.safe_load((REPO / "config" / "demo.yaml").read_text())
     sizes = {entry["size"] for entry in demo["pretrain"]["models"].values()}
     assert sizes == {"small"}
-    assert demo["checkpoints"]["scratch"]["architecture_overrides"] == SIZE_PRESETS["small"]
+    # the same architecture; how its weights are drawn (initializer_range) is the scratch baseline's own
+    overrides = dict(demo["checkpoints"]["scratch"]["architecture_overrides"])
+    assert overrides.pop("initializer_range") == 0.15
+    assert overrides == SIZE_PRESETS["small"]

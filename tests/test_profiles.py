@@ -13,6 +13,8 @@ from snakemake.resources import Resource
 from helpers import REPO, write_study
 from workflow_jobs import Job, parse_dry_run
 
+pytestmark = pytest.mark.integration
+
 SLURM_PROFILE = REPO / "profiles" / "slurm" / "config.yaml"
 GPU_RULES = ("finetune", "embed", "pretrain", "search_trial", "predict")
 PLACEHOLDER = "CHANGE-ME"

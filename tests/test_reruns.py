@@ -24,6 +24,8 @@ from chemlm.config import Study
 from helpers import LOCAL_CHECKPOINT, save_tiny_model, snakemake, study_config, tiny_scratch_entry
 from workflow_jobs import Job, by_rule, downstream, parse_dry_run
 
+pytestmark = pytest.mark.integration
+
 # The checkpoints of study_config(), named so that no other wildcard value clashes
 SCRATCH, LOCAL, PRETRAINED = "tinyA", "tinyB", "tinyM"
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 import torch
 
 from chemlm.models import finetuning, loop
@@ -48,6 +49,7 @@ run_in_process(Path({molecules!r}), Path({split!r}), Path({out!r}))
 """
 
 
+@pytest.mark.integration
 def test_killed_run_resumes_to_the_same_result(tmp_path, caplog):
     molecules_csv, split_csv = write_fold_files(demo_molecules(), tmp_path)
     reference = run_in_process(molecules_csv, split_csv, tmp_path / "uninterrupted")

@@ -15,6 +15,8 @@ from chemlm.io import read_csv, write_csv
 from chemlm.splits import assign_folds
 from chemlm.tasks import TaskSpec, TaskType
 
+pytestmark = pytest.mark.integration
+
 HIV_CSV = "data/moleculenet/HIV.csv"
 HIV_ROWS = 41127
 # Rows RDKit 2026.9 rejects (hypervalent Al, B and Ge).

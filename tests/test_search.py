@@ -23,6 +23,8 @@ from test_baselines import parsable
 from test_training import PARAMS, SCRATCH, TASKS
 from workflow_jobs import by_rule, parse_dry_run
 
+pytestmark = pytest.mark.integration
+
 
 def search_config(trials: int) -> dict:
     config = tiny_config()

@@ -16,6 +16,8 @@ from helpers import REPO, SINGLE_THREADED, snakemake, write_study
 from slurm_cluster import PARTITION, local_slurm
 from workflow_jobs import by_rule, parse_dry_run
 
+pytestmark = pytest.mark.integration
+
 GPU_RULES = {"finetune", "embed", "pretrain", "search_trial", "predict"}
 # This cluster has no accounting database: jobs are followed with squeue (its finished jobs stay MinJobAge seconds),
 # and status checks start 1 s after a submission instead of 40 (then every 10 s more until a job finishes).

@@ -14,6 +14,8 @@ from transformers import AutoModelForSequenceClassification
 from chemlm import layout
 from helpers import DATA, REPO, snakemake, tiny_config, tiny_scratch_entry
 
+pytestmark = pytest.mark.integration
+
 TASKS = ("hiv", "activity", "tox21", "esol")
 MODELS = {"tiny", "ecfp4_rf", "ecfp4_logreg"}  # the checkpoint and the default fingerprint baselines
 
