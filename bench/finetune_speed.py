@@ -40,7 +40,8 @@ from chemlm.config import CheckpointSpec, FinetuneParams  # noqa: E402
 from chemlm.folds import SplitInstance  # noqa: E402
 from chemlm.models.batching import tokenize  # noqa: E402
 from chemlm.models.checkpoints import load_for_finetuning  # noqa: E402
-from chemlm.models.finetuning import EncodedFold, LabelEncoding, TaskObjective, loop_settings, predict_logits  # noqa: E402
+from chemlm.models.finetuning import EncodedFold, TaskObjective, loop_settings, predict_logits  # noqa: E402
+from chemlm.models.labels import LabelEncoding  # noqa: E402
 from chemlm.models.loop import LoopState, make_optimizer, make_scheduler, pick_device, train_epoch  # noqa: E402
 from chemlm.tasks import TaskSpec, TaskType  # noqa: E402
 

@@ -50,7 +50,7 @@ def model_folder(directory: Path, size: str) -> Path:
 
     from chemlm.config import CheckpointSpec
     from chemlm.models.checkpoints import load_for_finetuning
-    from chemlm.models.finetuning import LabelEncoding
+    from chemlm.models.labels import LabelEncoding
     from chemlm.models.pretraining import SIZE_PRESETS
     from chemlm.tasks import TaskType
 

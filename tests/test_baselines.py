@@ -14,7 +14,8 @@ from chemlm.evaluate import evaluate_predictions
 from chemlm.fingerprints import ecfp4, write_ecfp4
 from chemlm.io import InputError
 from chemlm.metrics import auroc
-from chemlm.models.finetuning import LabelEncoding, prediction_table
+from chemlm.models.finetuning import prediction_table
+from chemlm.models.labels import LabelEncoding
 from chemlm.tasks import TaskSpec, TaskType
 from helpers import DEMO_HIV, demo_molecules, write_fold_files
 

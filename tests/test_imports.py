@@ -4,9 +4,14 @@ function or one made for type checking only, so every layer can be read and load
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
+
 from helpers import REPO
+from script_imports import imported_modules, loading_code
 
 SOURCE = REPO / "src"
 
@@ -72,3 +77,23 @@ def test_a_circle_is_found():
     graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
     assert circles(graph) == [["a", "b", "c"]]
     assert "chemlm.featurize" in import_graph()["chemlm.library"]  # imports inside functions count
+
+
+# Rules that run a model: they need torch and transformers. Every other job is small and must not pay their import.
+MODEL_SCRIPTS = {"finetune", "search_trial", "pretrain", "embed", "predict"}
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("script", sorted(path.stem for path in (REPO / "scripts").glob("*.py")))
+def test_a_small_job_does_not_import_what_it_does_not_use(script):
+    """Each rule script's imports, in a fresh interpreter: only the model rules load torch and transformers, and
+    embedding and scoring load no scikit-learn (fine-tuning's metrics and calibration); bench/script_imports.py
+    times them."""
+    modules = imported_modules(REPO / "scripts" / f"{script}.py")
+    run = subprocess.run([sys.executable, "-c", loading_code(modules)], capture_output=True, text=True, cwd=REPO)
+    assert run.returncode == 0, run.stderr[-2000:]
+    loaded = set(run.stdout.split()[1:])
+    if script not in MODEL_SCRIPTS:
+        assert not loaded & {"torch", "transformers"}, f"scripts/{script}.py loads {sorted(loaded)}"
+    if script in ("embed", "predict"):
+        assert "sklearn" not in loaded, f"scripts/{script}.py loads {sorted(loaded)}"

@@ -21,7 +21,8 @@ import torch
 from chemlm.models import finetuning, loop
 from chemlm.models.batching import tokenize
 from chemlm.models.checkpoints import load_for_finetuning
-from chemlm.models.finetuning import EncodedFold, LabelEncoding, TaskObjective, finetune
+from chemlm.models.finetuning import EncodedFold, TaskObjective, finetune
+from chemlm.models.labels import LabelEncoding
 from helpers import REPO, demo_molecules, simulate_gpu_memory_limit, write_fold_files
 from test_training import PARAMS, SCRATCH, TASKS
 

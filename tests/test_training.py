@@ -15,7 +15,8 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 from chemlm.config import CheckpointSpec, FinetuneParams
 from chemlm.metrics import validation_score
 from chemlm.models.batching import TokenStore, pad, tokenize, training_batches
-from chemlm.models.finetuning import LabelEncoding, finetune
+from chemlm.models.finetuning import finetune
+from chemlm.models.labels import LabelEncoding
 from chemlm.tasks import TaskSpec, TaskType
 from helpers import demo_molecules, tiny_scratch_entry, write_fold_files
 

@@ -28,9 +28,9 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreT
 
 from chemlm.calibration import CALIBRATED_TYPES, apply_label
 from chemlm.io import InputError
-from chemlm.models.batching import collate, evaluation_batches, sequence_lengths, tokenize
+from chemlm.models.batching import collate, evaluation_batches, flat_variants, sequence_lengths, tokenize
 from chemlm.models.checkpoints import CheckpointError
-from chemlm.models.finetuning import LabelEncoding, average_over_variants, flat_variants
+from chemlm.models.labels import LabelEncoding, average_over_variants
 from chemlm.models.loop import autocast, pick_device
 from chemlm.scoring import RANDOM_SMILES, Scores, ensemble_scores, library_chunks, similarity_chunks, write_scores
 from chemlm.tasks import TaskType

@@ -5,6 +5,8 @@ Shared by fine-tuning, pre-training and embeddings; no rdkit.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import torch
 from transformers import PreTrainedTokenizerBase
@@ -91,3 +93,9 @@ class TokenStore:
 
 def collate(input_ids: list[list[int]], batch: np.ndarray, pad_id: int, device: torch.device) -> dict[str, torch.Tensor]:
     return to_device(pad(input_ids, batch, pad_id), device)
+
+
+def flat_variants(per_molecule: Sequence[Sequence[str]]) -> tuple[list[str], np.ndarray]:
+    """Every molecule's SMILES in one list, a molecule's next to each other, and the molecule of each."""
+    smiles = [text for variants in per_molecule for text in variants]
+    return smiles, np.repeat(np.arange(len(per_molecule)), [len(variants) for variants in per_molecule])

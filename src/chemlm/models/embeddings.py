@@ -21,7 +21,7 @@ from chemlm.folds import load_fold_tables
 from chemlm.io import InputError, atomic_path
 from chemlm.models.checkpoints import CheckpointError, load_encoder
 from chemlm.models.batching import collate, evaluation_batches, sequence_lengths, tokenize
-from chemlm.models.finetuning import LabelEncoding
+from chemlm.models.labels import LabelEncoding
 from chemlm.models.loop import PROGRESS_EVERY_S, autocast, pick_device, set_seed
 from chemlm.tasks import TaskSpec
 

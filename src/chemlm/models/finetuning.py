@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -23,8 +22,9 @@ from chemlm.config import CheckpointSpec, FinetuneParams
 from chemlm.folds import FOLDS, load_fold_tables
 from chemlm.io import InputError, atomic_path, read_csv, write_csv, write_json
 from chemlm.metrics import HIGHER_IS_BETTER, validation_score
-from chemlm.models.batching import TokenStore, collate, evaluation_batches, sequence_lengths, tokenize
-from chemlm.models.checkpoints import HeadSpec, load_for_finetuning
+from chemlm.models.batching import TokenStore, collate, evaluation_batches, flat_variants, sequence_lengths, tokenize
+from chemlm.models.checkpoints import load_for_finetuning
+from chemlm.models.labels import LabelEncoding, average_over_variants
 from chemlm.models.loop import (
     Batch,
     HeldOutScore,
@@ -38,75 +38,10 @@ from chemlm.models.loop import (
     set_seed,
     train,
 )
-from chemlm.tasks import TaskSpec, TaskType, label_header, prediction_header
+from chemlm.tasks import TaskSpec, TaskType, label_header
 from chemlm.variants import SEED as VARIANTS_SEED
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class LabelEncoding:
-    """How a task's labels become training targets, and back. Saved in the model's config."""
-
-    task_type: TaskType
-    labels: tuple[str, ...]
-    classes: tuple[str, ...] = ()  # multi-class: class names in head order
-    mean: tuple[float, ...] = ()  # regression: training-fold mean and sd per label
-    std: tuple[float, ...] = ()
-
-    @classmethod
-    def fit(cls, task: TaskSpec, molecules: pd.DataFrame, train_mask: np.ndarray) -> LabelEncoding:
-        labels = task.label_columns
-        if task.type is TaskType.MULTICLASS:
-            classes = tuple(sorted(molecules[labels[0]].dropna().astype(str).unique()))
-            return cls(task.type, labels, classes=classes)
-        if task.type is TaskType.REGRESSION:
-            values = molecules.loc[train_mask, list(labels)].to_numpy(dtype=float)
-            mean = np.nanmean(values, axis=0)
-            std = np.nanstd(values, axis=0)
-            std = np.where(std > 0, std, 1.0)
-            return cls(task.type, labels, mean=tuple(map(float, mean)), std=tuple(map(float, std)))
-        return cls(task.type, labels)
-
-    def head(self) -> HeadSpec:
-        if self.task_type is TaskType.BINARY:
-            names = {0: f"{self.labels[0]}=0", 1: f"{self.labels[0]}=1"}
-            return HeadSpec(2, "single_label_classification", names)
-        if self.task_type is TaskType.MULTICLASS:
-            return HeadSpec(len(self.classes), "single_label_classification", dict(enumerate(self.classes)))
-        problem = "multi_label_classification" if self.task_type is TaskType.MULTILABEL else "regression"
-        return HeadSpec(len(self.labels), problem, dict(enumerate(self.labels)))
-
-    def targets(self, molecules: pd.DataFrame) -> np.ndarray:
-        """Float targets (n, labels) with NaN for missing; multi-class: class indices (n,)."""
-        if self.task_type is TaskType.MULTICLASS:
-            index = {name: position for position, name in enumerate(self.classes)}
-            return molecules[self.labels[0]].astype(str).map(index).to_numpy(dtype=np.int64)
-        values = molecules[list(self.labels)].to_numpy(dtype=np.float32)
-        if self.task_type is TaskType.REGRESSION:
-            values = (values - np.asarray(self.mean, np.float32)) / np.asarray(self.std, np.float32)
-        return values
-
-    def predictions(self, logits: torch.Tensor) -> np.ndarray:
-        """Probabilities (classification) or values in the labels' units (regression); never logits."""
-        logits = logits.float()
-        if self.task_type is TaskType.BINARY:
-            return torch.softmax(logits, dim=-1)[:, 1:].cpu().numpy()
-        if self.task_type is TaskType.MULTICLASS:
-            return torch.softmax(logits, dim=-1).cpu().numpy()
-        if self.task_type is TaskType.MULTILABEL:
-            return torch.sigmoid(logits).cpu().numpy()
-        return logits.cpu().numpy() * np.asarray(self.std) + np.asarray(self.mean)
-
-    def prediction_columns(self) -> list[str]:
-        names = self.classes if self.task_type is TaskType.MULTICLASS else self.labels
-        return [prediction_header(name) for name in names]
-
-    def metric_targets(self, targets: np.ndarray) -> np.ndarray:
-        """Targets in the units `chemlm.metrics.validation_score` expects."""
-        if self.task_type is TaskType.REGRESSION:
-            return targets * np.asarray(self.std) + np.asarray(self.mean)
-        return targets
 
 
 @dataclass
@@ -132,16 +67,6 @@ class EncodedFold:
     def per_molecule(self, logits: torch.Tensor) -> torch.Tensor:
         """Each molecule's logits averaged over its variants (test-time augmentation; the identity without it)."""
         return average_over_variants(logits, self.molecule_of, len(self.mol_ids))
-
-
-def average_over_variants(logits: torch.Tensor, molecule_of: np.ndarray, molecules: int) -> torch.Tensor:
-    """(molecules, outputs) logits: the mean of the rows of each molecule (`molecule_of`: each row's molecule)."""
-    if len(logits) == molecules:
-        return logits
-    index = torch.as_tensor(molecule_of, device=logits.device)
-    summed = torch.zeros((molecules, logits.shape[1]), dtype=logits.dtype, device=logits.device).index_add_(0, index, logits)
-    counts = torch.bincount(index, minlength=molecules).to(logits.dtype)
-    return summed / counts[:, None]
 
 
 class TaskLoss:
@@ -311,12 +236,6 @@ class Training:
         """Each molecule's probabilities or values, averaged over its variants in logit space."""
         logits = predict_logits(self.model, self.folds[fold], eval_batch_size, self.tokenizer.pad_token_id, self.device)
         return self.encoding.predictions(self.folds[fold].per_molecule(logits))
-
-
-def flat_variants(per_molecule: Sequence[Sequence[str]]) -> tuple[list[str], np.ndarray]:
-    """Every molecule's SMILES in one list, a molecule's next to each other, and the molecule of each."""
-    smiles = [text for variants in per_molecule for text in variants]
-    return smiles, np.repeat(np.arange(len(per_molecule)), [len(variants) for variants in per_molecule])
 
 
 def fold_smiles(rows: pd.DataFrame, variants: dict[str, list[str]] | None, count: int) -> tuple[list[str], np.ndarray]:
