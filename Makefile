@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 CORES ?= all
 # The demo's jobs are small: one thread per job lets two jobs share 2 cores instead of queueing (a job that asks for
 # more takes both, and the other core's work waits for it: the MTR descriptors held back MLM pre-training by 50 s).
-DEMO_THREADS := pretrain_descriptors=1 pretrain=1 search_trial=1 finetune=1 embed=1 baseline=1 predict=1
+DEMO_MAX_THREADS := 1
 
 .PHONY: install system-packages demo test test-unit lint clean-demo
 
@@ -27,7 +27,7 @@ $(STAMP): requirements.txt pyproject.toml
 	touch $(STAMP)
 
 demo: install
-	$(BIN)/snakemake --configfile config/demo.yaml --set-threads $(DEMO_THREADS) --cores $(CORES)
+	$(BIN)/snakemake --configfile config/demo.yaml --max-threads $(DEMO_MAX_THREADS) --cores $(CORES)
 	@echo "Demo finished: open results/report/index.html (tables: results/summary.csv)"
 
 system-packages:

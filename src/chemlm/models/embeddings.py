@@ -89,13 +89,19 @@ def load_finetuned_encoder(model_dir: Path) -> tuple[PreTrainedModel, PreTrained
 
 
 def stage_embeddings(
-    test: pd.DataFrame, encoder: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, pooling: str, batch_size: int, max_length: int
+    test: pd.DataFrame,
+    encoder: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    pooling: str,
+    batch_size: int,
+    max_length: int,
+    device: torch.device,
 ) -> np.ndarray:
     """Pooled embeddings of the `test` rows' SMILES by `encoder`."""
     input_ids, truncated = tokenize(tokenizer, test["smiles"].tolist(), max_length)
     if truncated:
         logger.warning("%d SMILES longer than %d tokens were truncated", truncated, max_length)
-    return embed_sequences(encoder, input_ids, pooling, batch_size, tokenizer.pad_token_id, pick_device())
+    return embed_sequences(encoder, input_ids, pooling, batch_size, tokenizer.pad_token_id, device)
 
 
 def write_embeddings(
@@ -118,20 +124,21 @@ def write_embeddings(
     The zero-shot encoder is built as fine-tuning builds it (same seed, same head), so for a scratch
     checkpoint it holds exactly the weights fine-tuning started from.
     """
-    started = time.perf_counter()
     molecules = load_fold_tables(Path(molecules_csv), Path(split_csv))
     test = molecules[molecules["fold"] == "test"]
     encoding = LabelEncoding.fit(task, molecules, (molecules["fold"] == "train").to_numpy())
+    device = pick_device()
     set_seed(seed)
-    encoders = {
-        "zeroshot": lambda: load_encoder(checkpoint, encoding.head(), seed),
-        "finetuned": lambda: load_finetuned_encoder(Path(model_dir)),
-    }
-    for stage, out_npz in (("zeroshot", zeroshot_npz), ("finetuned", finetuned_npz)):
-        embeddings = stage_embeddings(test, *encoders[stage](), pooling, batch_size, max_length)
+    stages = (
+        ("zeroshot", zeroshot_npz, lambda: load_encoder(checkpoint, encoding.head(), seed)),
+        ("finetuned", finetuned_npz, lambda: load_finetuned_encoder(Path(model_dir))),
+    )
+    for stage, out_npz, load in stages:
+        started = time.perf_counter()
+        embeddings = stage_embeddings(test, *load(), pooling, batch_size, max_length, device)
         with atomic_path(out_npz) as temporary, open(temporary, "wb") as handle:
             np.savez(handle, mol_id=test["mol_id"].to_numpy(dtype=str), embedding=embeddings)
         logger.info(
             "task '%s', checkpoint '%s', seed %d, %s, %s pooling on %s: %d test molecules x %d dimensions (%.1f s)",
-            task.name, checkpoint.name, seed, stage, pooling, pick_device().type, *embeddings.shape, time.perf_counter() - started,
+            task.name, checkpoint.name, seed, stage, pooling, device.type, *embeddings.shape, time.perf_counter() - started,
         )
