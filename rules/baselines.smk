@@ -39,3 +39,26 @@ rule baseline:
         search=list(STUDY.baseline_search) if STUDY.baseline_search else None,
     script:
         "../scripts/baseline.py"
+
+
+# A baseline's models stored for scoring libraries (config `predict`): trained again as the baseline rule trained
+# them, once per split instance, so that every shard of a library is scored by the same models.
+rule baseline_model:
+    input:
+        unpack(fold_inputs),
+        fingerprints=layout.data_file("ecfp4.npz"),
+        settings=layout.baseline_file("settings.json"),
+    output:
+        layout.baseline_file("model.skops"),
+    log:
+        layout.log("baseline_model"),
+    benchmark:
+        layout.benchmark("baseline_model")
+    conda:
+        "../envs/plotting.yaml"
+    threads: 4
+    params:
+        task=task_of,
+        seed=model_seed,
+    script:
+        "../scripts/baseline_model.py"

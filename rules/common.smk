@@ -28,6 +28,11 @@ from chemlm.io import is_url, url_filename
 # Everything below reads STUDY, never `config`; paths come from chemlm.layout.
 try:
     STUDY = Study.from_config(config)
+    # Each library's shards: its rows are counted now, so the plan (and a dry run) has every shard's jobs.
+    LIBRARY_SHARDS = {
+        library: range(STUDY.predict.shards(library))
+        for library in (STUDY.predict.libraries if STUDY.predict else ())
+    }
 except ConfigError as error:
     sys.exit(f"Config error: {error}")
 
@@ -62,6 +67,7 @@ wildcard_constraints:
         "objective": one_of({spec.objective for spec in STUDY.pretrained.values()}),
         "size": one_of({spec.size for spec in STUDY.pretrained.values()}),
         "library": one_of(STUDY.predict.libraries if STUDY.predict else ()),
+        "shard": r"\d+",
     },
 
 
@@ -271,8 +277,20 @@ def library_source(wildcards):
     return STUDY.predict.libraries[wildcards.library].source
 
 
+def shard_rows_of(wildcards):
+    """[start, stop) of the job's library shard (stop None: to the end of the file)."""
+    return list(STUDY.predict.shard_rows(wildcards.library, int(wildcards.shard)))
+
+
+def library_shard_qcs(wildcards):
+    return [
+        layout.library_shard_file("qc.json", shard=shard)
+        for shard in LIBRARY_SHARDS[wildcards.library]
+    ]
+
+
 def library_similarity_inputs(wildcards):
-    """The task's molecules, fingerprints and every split instance (their training folds), and the library's bits."""
+    """The task's molecules, fingerprints and every split instance (their training folds), and the shard's bits."""
     return {
         "molecules": layout.data_file("molecules.csv"),
         "splits": [
@@ -280,44 +298,47 @@ def library_similarity_inputs(wildcards):
             for instance in STUDY.instances(wildcards.split)
         ],
         "fingerprints": layout.data_file("ecfp4.npz"),
-        "library": layout.library_file("ecfp4.npy"),
+        "library": layout.library_shard_file("ecfp4.npy"),
     }
 
 
 def predict_inputs(wildcards):
-    """Every split instance's model folder of the checkpoint, the library and its similarity to the training fold."""
+    """Every split instance's model folder of the checkpoint, the library shard and its similarity to the training
+    fold."""
     return {
         "models": [
             layout.finetune_file("model", instance=instance)
             for instance in STUDY.instances(wildcards.split)
         ],
-        "library": layout.library_file("molecules.csv.gz"),
+        "library": layout.library_shard_file("molecules.csv.gz"),
         "similarity": layout.library_similarity(),
     }
 
 
 def predict_baseline_inputs(wildcards):
-    """What the baseline is trained on again for every split instance, its calibrations, the library and its
-    similarity."""
+    """The baseline's stored models and calibrations of every split instance, the library shard and its similarity."""
     instances = STUDY.instances(wildcards.split)
     return {
-        "molecules": layout.data_file("molecules.csv"),
-        "splits": [
-            layout.split_file("csv", instance=instance) for instance in instances
+        "models": [
+            layout.baseline_file("model.skops", instance=instance)
+            for instance in instances
         ],
-        "fingerprints": layout.data_file("ecfp4.npz"),
         "calibrations": [
             layout.baseline_file("calibration.json", instance=instance)
             for instance in instances
         ],
-        "settings": [
-            layout.baseline_file("settings.json", instance=instance)
-            for instance in instances
-        ],
-        "library": layout.library_file("molecules.csv.gz"),
-        "library_fingerprints": layout.library_file("ecfp4.npy"),
+        "library": layout.library_shard_file("molecules.csv.gz"),
+        "library_fingerprints": layout.library_shard_file("ecfp4.npy"),
         "similarity": layout.library_similarity(),
     }
+
+
+def shard_predictions(wildcards):
+    """A model's scores of every shard of the library, in shard order."""
+    return [
+        layout.shard_predictions(shard=shard)
+        for shard in LIBRARY_SHARDS[wildcards.library]
+    ]
 
 
 def report_calibration_inputs(wildcards):

@@ -1,15 +1,17 @@
-# Scoring libraries of new molecules (config `predict`): each library is read, canonicalised and fingerprinted once
-# (chemistry env), its similarity to each task's training fold is computed, and the seeds' models of every
-# checkpoint (training env, no RDKit) and baseline score it as an ensemble. Helper functions are in common.smk.
+# Scoring libraries of new molecules (config `predict`): each library is cut into shards of `predict.shard_size`
+# rows when the workflow is planned (scatter); each shard is read, canonicalised and fingerprinted once (chemistry
+# env), its similarity to each task's training fold is computed, and the seeds' models of every checkpoint (training
+# env, no RDKit) and baseline score it as an ensemble, one job per shard and model; the shards' scores are merged into
+# one file per model (gather). Helper functions are in common.smk.
 
 
 rule library:
     input:
         library_source,
     output:
-        molecules=layout.library_file("molecules.csv.gz"),
-        fingerprints=layout.library_file("ecfp4.npy"),
-        qc=layout.library_file("qc.json"),
+        molecules=layout.library_shard_file("molecules.csv.gz"),
+        fingerprints=layout.library_shard_file("ecfp4.npy"),
+        qc=layout.library_shard_file("qc.json"),
     log:
         layout.log("library"),
     benchmark:
@@ -19,12 +21,29 @@ rule library:
     threads: 4
     params:
         library=library_of,
+        # [start, stop) of the shard's rows; stop is None for the last shard, which reads to the end
+        rows=shard_rows_of,
         isomeric_smiles=STUDY.isomeric_smiles,
         # the seeded random SMILES of each molecule that test-time augmentation averages over (chemlm.augment)
         random_smiles=STUDY.library_random_smiles,
         rdkit_time_limit=STUDY.rdkit_time_limit,
     script:
         "../scripts/library.py"
+
+
+rule library_qc:
+    input:
+        library_shard_qcs,
+    output:
+        layout.library_qc(),
+    log:
+        layout.log("library_qc"),
+    benchmark:
+        layout.benchmark("library_qc")
+    conda:
+        "../envs/chemistry.yaml"
+    script:
+        "../scripts/library_qc.py"
 
 
 rule library_similarity:
@@ -39,6 +58,8 @@ rule library_similarity:
     conda:
         "../envs/plotting.yaml"
     threads: 4
+    params:
+        first_row=lambda wildcards: shard_rows_of(wildcards)[0],
     script:
         "../scripts/library_similarity.py"
 
@@ -47,7 +68,7 @@ rule predict:
     input:
         unpack(predict_inputs),
     output:
-        layout.library_predictions(model="{checkpoint}"),
+        layout.shard_predictions(model="{checkpoint}"),
     log:
         layout.log("predict"),
     benchmark:
@@ -67,7 +88,7 @@ rule predict_baseline:
     input:
         unpack(predict_baseline_inputs),
     output:
-        layout.library_predictions(model="{baseline}"),
+        layout.shard_predictions(model="{baseline}"),
     log:
         layout.log("predict_baseline"),
     benchmark:
@@ -77,13 +98,26 @@ rule predict_baseline:
     threads: 4
     params:
         task=task_of,
-        # the model seed of each split instance, in the order of input.splits
-        seeds=lambda wildcards: [
-            instance.seed for instance in STUDY.instances(wildcards.split)
-        ],
         calibration=STUDY.calibration,
     script:
         "../scripts/predict_baseline.py"
+
+
+rule merge_predictions:
+    input:
+        shard_predictions,
+    output:
+        layout.library_predictions(),
+    log:
+        layout.log("merge_predictions"),
+    benchmark:
+        layout.benchmark("merge_predictions")
+    conda:
+        "../envs/chemistry.yaml"
+    params:
+        shard_size=STUDY.predict.shard_size if STUDY.predict else None,
+    script:
+        "../scripts/merge_predictions.py"
 
 
 rule depict_predictions:

@@ -1,4 +1,4 @@
-"""Adapter: a library's rows canonicalised (RDKit, in isolated workers), fingerprinted and, for test-time
+"""Adapter: a library shard's rows canonicalised (RDKit, in isolated workers), fingerprinted and, for test-time
 augmentation, given their seeded random SMILES, chunk by chunk."""
 
 from chemlm.io import write_json
@@ -11,6 +11,6 @@ with step_log(snakemake):
     counts = write_library(
         snakemake.input[0], library["smiles_column"], library.get("id_column"), snakemake.params.isomeric_smiles,
         snakemake.output.molecules, snakemake.output.fingerprints, isolation=Isolation(snakemake.threads, snakemake.params.rdkit_time_limit),
-        random_smiles=snakemake.params.random_smiles,
+        random_smiles=snakemake.params.random_smiles, rows=tuple(snakemake.params.rows),
     )
     write_json(counts, snakemake.output.qc)

@@ -1,4 +1,4 @@
-"""Adapter: a library scored by a fingerprint baseline trained on each seed's train fold (an ensemble)."""
+"""Adapter: a library shard scored by a fingerprint baseline's stored models of every split instance (an ensemble)."""
 
 from chemlm.baselines import score_library
 from chemlm.logs import step_log
@@ -6,15 +6,9 @@ from chemlm.tasks import TaskSpec
 
 with step_log(snakemake):
     score_library(
-        molecules_csv=snakemake.input.molecules,
-        split_csvs=list(snakemake.input.splits),
-        fingerprints_npz=snakemake.input.fingerprints,
+        model_paths=list(snakemake.input.models),
         calibration_jsons=list(snakemake.input.calibrations),
-        settings_jsons=list(snakemake.input.settings),
         task=TaskSpec.from_config(snakemake.wildcards.task, snakemake.params.task),
-        baseline=snakemake.wildcards.baseline,
-        seeds=snakemake.params.seeds,
-        threads=snakemake.threads,
         calibration_method=snakemake.params.calibration,
         library_csv=snakemake.input.library,
         library_npy=snakemake.input.library_fingerprints,

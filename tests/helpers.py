@@ -87,7 +87,9 @@ def tiny_config() -> dict:
         "evaluate": {"bootstrap_samples": 50},
         "project": {"methods": ["pca"]},  # UMAP's first call alone takes ~13 s
         "baseline_trees": 10,
-        "predict": {"libraries": {"candidates": {"source": str(REPO / "resources" / "demo" / "library.smi")}}, "tasks": ["hiv", "esol"]},
+        # 199 rows in 2 shards: each scored by its own jobs, then merged
+        "predict": {"libraries": {"candidates": {"source": str(REPO / "resources" / "demo" / "library.smi")}}, "tasks": ["hiv", "esol"],
+                    "shard_size": 100},
     }
 
 

@@ -170,3 +170,20 @@ def test_compare_thresholds_replace_the_guidelines_one_by_one():
     assert (settings.alpha, settings.not_learned_spread) == (0.05, 0.1)
     with pytest.raises(ConfigError, match="config key 'compare.min_difference.auroc'"):
         Study.from_config({**config, "compare": {"min_difference": {"auroc": -1}}})
+
+
+def test_a_library_is_cut_into_shards_of_its_rows_counted_when_planned(tmp_path):
+    import gzip
+
+    config = shipped("demo.yaml")
+    (tmp_path / "library.smi").write_text("CCO\n" * 250)
+    (tmp_path / "broken.smi.gz").write_bytes(gzip.compress(b"CCO\n")[:-6])
+    config["predict"] = {"libraries": {name: {"source": str(tmp_path / f"{name}.smi{suffix}")}
+                                       for name, suffix in (("library", ""), ("missing", ""), ("broken", ".gz"))}, "shard_size": 100}
+    predict = Study.from_config(config).predict
+    assert predict.shards("library") == 3
+    assert [predict.shard_rows("library", shard) for shard in range(3)] == [(0, 100), (100, 200), (200, None)]
+    assert predict.shards("missing") == 1  # Snakemake names it as the library rule's missing input
+    with pytest.raises(ConfigError, match=r"^config key 'predict.libraries.broken.source': .*broken.smi.gz: not a readable file"):
+        predict.shards("broken")
+    assert Study.from_config(shipped("demo.yaml")).predict.shard_size == 100_000

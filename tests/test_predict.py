@@ -18,7 +18,7 @@ from chemlm import library
 from chemlm.library import NOT_CANONICALISED, prepare_chunk, read_chunks, write_library
 from chemlm.models.finetuning import finetune
 from chemlm.cli import score_file
-from chemlm.io import InputError
+from chemlm.io import InputError, count_rows
 from chemlm.models.checkpoints import CheckpointError
 from chemlm.predict import ModelEnsemble, score_library
 from chemlm.similarity import Reference, nearest
@@ -148,6 +148,122 @@ def test_a_library_larger_than_one_chunk_with_its_applicability_domain(binary_mo
     whole = score_file(binary_models, tmp_path / "library.smi", tmp_path / "whole.csv", calibration_method="isotonic")
     assert whole == 23
     np.testing.assert_allclose(scored["mean:HIV_active"], pd.read_csv(tmp_path / "whole.csv")["mean:HIV_active"], rtol=1e-5)
+
+
+def test_rows_are_counted_as_they_are_read(tmp_path):
+    """The rows that decide the shards are the rows read_chunks numbers: every line of a .smi file (a blank one is an
+    empty SMILES), a CSV's non-blank lines after its header."""
+    (tmp_path / "library.smi").write_text("CCO a\n\nc1ccccc1\nCCN")
+    (tmp_path / "library.csv.gz").write_bytes(gzip.compress(b"smiles,name\nCCO,a\n\nCCN,b\n"))
+    for name, expected in (("library.smi", 4), ("library.csv.gz", 2)):
+        assert count_rows(tmp_path / name) == expected == sum(len(chunk) for chunk in read_chunks(tmp_path / name, chunk_rows=1))
+    assert [chunk["row"].tolist() for chunk in read_chunks(tmp_path / "library.smi", chunk_rows=3, start=1, stop=3)] == [[1, 2]]
+    with pytest.raises(InputError, match="library.txt: file not found"):
+        count_rows(tmp_path / "library.txt")
+
+
+def score_in_shards(tmp_path, source, shard_size, score) -> list:
+    """The library prepared, compared with the training fold and scored by `score(molecules, bits, similarity, out)`
+    shard by shard, as the workflow's jobs do; the merged file's path."""
+    from chemlm.config import shard_count
+    from chemlm.scoring import merge_shards
+    from chemlm.similarity import write_library_similarity
+
+    task_dir = tmp_path / "task"
+    shards = shard_count(count_rows(source), shard_size)
+    outputs = []
+    for shard in range(shards):
+        start = shard * shard_size
+        rows = (start, None if shard == shards - 1 else start + shard_size)
+        directory = tmp_path / f"shard{shard}"
+        directory.mkdir()
+        write_library(source, "smiles", None, True, directory / "molecules.csv.gz", directory / "ecfp4.npy", rows=rows)
+        write_library_similarity(task_dir / "molecules.csv", [task_dir / "split.csv"], task_dir / "ecfp4.npz", directory / "ecfp4.npy",
+                                 directory / "similarity.csv.gz", first_row=start)
+        score(directory / "molecules.csv.gz", directory / "ecfp4.npy", directory / "similarity.csv.gz", directory / "scored.csv.gz")
+        outputs.append(directory / "scored.csv.gz")
+    merge_shards(outputs, shard_size, tmp_path / "merged.csv.gz")
+    return tmp_path / "merged.csv.gz"
+
+
+def test_a_library_scored_in_shards_is_the_library_scored_whole(binary_models, tmp_path, monkeypatch):
+    """Every model kind (fine-tuned folders, a stored baseline) writes the same bytes in 3 shards as in one when a
+    shard is a whole number of scoring chunks (the default 100,000 rows are 10 chunks); with any other shard size a
+    molecule's batch differs, and so may a fine-tuned model's float32 rounding, nothing else."""
+    from chemlm import baselines, scoring
+    from chemlm.fingerprints import write_ecfp4
+
+    from rdkit import Chem
+
+    task_dir = tmp_path / "whole" / "task"
+    molecules = demo_molecules(60)
+    molecules = molecules[[Chem.MolFromSmiles(text) is not None for text in molecules["smiles"]]]
+    task_dir.mkdir(parents=True)
+    molecules_csv, split_csv = write_fold_files(molecules, task_dir)
+    write_ecfp4(molecules_csv, task_dir / "ecfp4.npz")
+    (tmp_path / "sharded").mkdir()
+    shutil.copytree(task_dir, tmp_path / "sharded" / "task")
+    smiles = demo_molecules(80)["smiles"].tolist()[60:]
+    smiles[5:5] = [""]  # an empty line: an invalid row
+    smiles.append("bad smiles")
+    (tmp_path / "library.smi").write_bytes(gzip.compress("\n".join(smiles).encode()))
+    calibration, settings = tmp_path / "calibration.json", tmp_path / "settings.json"
+    rule_predictions = baselines.train_baseline(molecules_csv, split_csv, task_dir / "ecfp4.npz", TASKS["binary"], "ecfp4_rf", 0, 20, 1,
+                                                tmp_path / "predictions.csv", calibration, settings)
+    fitted = baselines.write_fitted(molecules_csv, split_csv, task_dir / "ecfp4.npz", settings, TASKS["binary"], "ecfp4_rf", 0, 1,
+                                    tmp_path / "model.skops")
+    table = baselines.load_fold_tables(molecules_csv, split_csv)
+    bits = baselines.read_fingerprints(task_dir / "ecfp4.npz", table["mol_id"].to_numpy())
+    stored = baselines.load_fitted(tmp_path / "model.skops", TASKS["binary"])
+    np.testing.assert_array_equal(stored.predict(bits), fitted.predict(bits))
+    test = (table["fold"] == "test").to_numpy()  # the stored model is the one whose test predictions were evaluated
+    np.testing.assert_array_equal(stored.predict(bits[test])[:, 0], rule_predictions.loc[rule_predictions["fold"] == "test", "p:HIV_active"])
+
+    def fine_tuned(molecules_gz, bits_npy, similarity, out):
+        score_library(binary_models, "isotonic", molecules_gz, similarity, out)
+
+    def baseline(molecules_gz, bits_npy, similarity, out):
+        baselines.score_library([tmp_path / "model.skops"] * 2, [calibration] * 2, TASKS["binary"], "isotonic", molecules_gz, bits_npy, similarity, out)
+
+    def scored_both_ways(score, shard_size):
+        for directory in ("whole", "sharded"):
+            for leftover in (tmp_path / directory).glob("shard*"):
+                shutil.rmtree(leftover)
+        whole = score_in_shards(tmp_path / "whole", tmp_path / "library.smi", 100, score)
+        sharded = score_in_shards(tmp_path / "sharded", tmp_path / "library.smi", shard_size, score)
+        assert len(list((tmp_path / "sharded").glob("shard*"))) == 3
+        return whole, sharded
+
+    monkeypatch.setattr(scoring, "LIBRARY_CHUNK_ROWS", 4)
+    for score in (fine_tuned, baseline):
+        whole, sharded = scored_both_ways(score, 8)
+        assert gzip.decompress(sharded.read_bytes()) == gzip.decompress(whole.read_bytes()), score.__name__
+        scored = pd.read_csv(whole, keep_default_na=False, na_values=[""])
+        assert scored["row"].tolist() == list(range(22)) and scored["valid"].sum() <= 20 and not scored["valid"][5]
+        assert scored["neighbour_id"][0].startswith("m")
+    monkeypatch.setattr(scoring, "LIBRARY_CHUNK_ROWS", 10_000)
+    whole, sharded = (pd.read_csv(path, keep_default_na=False, na_values=[""]) for path in scored_both_ways(fine_tuned, 9))
+    scores = [column for column in whole.columns if column.split(":")[0] in ("mean", "sd", "calibrated")]
+    pd.testing.assert_frame_equal(sharded.drop(columns=scores), whole.drop(columns=scores))
+    np.testing.assert_allclose(sharded[scores].to_numpy(float), whole[scores].to_numpy(float), rtol=1e-5, atol=1e-9)
+
+
+def test_shards_that_do_not_line_up_are_not_merged(tmp_path):
+    from chemlm.scoring import merge_shards
+
+    for shard, rows in enumerate(([0, 1], [3, 4])):
+        pd.DataFrame({"row": rows, "id": ["a", "b"]}).to_csv(tmp_path / f"{shard}.csv.gz", index=False)
+    with pytest.raises(InputError, match=r"1.csv.gz: starts at row 3, not 2; rerun its scoring"):
+        merge_shards([tmp_path / "0.csv.gz", tmp_path / "1.csv.gz"], 2, tmp_path / "merged.csv.gz")
+    assert not (tmp_path / "merged.csv.gz").exists()
+
+
+def test_a_file_that_is_not_a_stored_baseline_is_named(tmp_path):
+    from chemlm.baselines import load_fitted
+
+    (tmp_path / "model.skops").write_bytes(b"not a zip")
+    with pytest.raises(InputError, match=r"model.skops: not a stored baseline \(BadZipFile"):
+        load_fitted(tmp_path / "model.skops", TASKS["binary"])
 
 
 def test_a_test_molecule_without_fingerprint_bits_has_no_neighbour(tmp_path):

@@ -10,7 +10,7 @@ import pytest
 import yaml
 from snakemake.resources import Resource
 
-from helpers import REPO, write_study
+from helpers import REPO, study_config, write_study
 from workflow_jobs import Job, parse_dry_run
 
 pytestmark = pytest.mark.integration
@@ -92,3 +92,31 @@ def test_each_job_asks_for_its_rules_resources(slurm_jobs):
             assert "gpu" not in resources, f"{job} asks for a GPU: add its rule to the profile's GPU block"
             assert int(resources["mem_mb"]) == memory_mb(profile["default-resources"]["mem_mb"], 1), job
             assert int(resources["runtime"]) == profile["default-resources"]["runtime"], job
+
+
+def test_a_ten_million_molecule_library_is_planned_as_100_scoring_jobs_per_model(tmp_path):
+    """The default shard size (100,000 rows) cuts a generated 10,000,000-row library into 100 shards when the
+    workflow is planned: each is prepared, compared with the training fold and scored by every model in its own
+    SLURM job (a GPU job for a fine-tuned checkpoint), then merged into one file per model. A dry run: nothing runs."""
+    config = study_config()
+    config["checkpoints"] = {"tinyA": config["checkpoints"]["tinyA"]}
+    del config["pretrain"]
+    config["predict"] = {"libraries": {"screen": {"source": "screen.smi"}}}
+    write_study(tmp_path, config)
+    (tmp_path / "screen.smi").write_bytes(b"CCO\n" * 10_000_000)
+    run = subprocess.run(
+        [
+            sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--profile", str(SLURM_PROFILE.parent),
+            "--directory", str(tmp_path), "--configfile", str(tmp_path / "config.yaml"), "-n", "--forceall",
+        ],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-4000:]
+    jobs = list(parse_dry_run(run.stdout + run.stderr).values())
+    models = {"tinyA": "predict", "ecfp4_rf": "predict_baseline", "ecfp4_logreg": "predict_baseline"}
+    for model, rule in models.items():
+        shards = sorted(int(job.wildcard("shard")) for job in jobs if job.rule == rule and job.names(model))
+        assert shards == list(range(100)), (model, len(shards))
+        assert [job.rule for job in jobs if job.rule == "merge_predictions" and job.wildcard("model") == model] == ["merge_predictions"]
+    assert sum(job.rule == "library" for job in jobs) == sum(job.rule == "library_similarity" for job in jobs) == 100
+    assert all(dict(job.resources)["gpu"] == "1" for job in jobs if job.rule == "predict")

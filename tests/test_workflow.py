@@ -91,6 +91,10 @@ def test_libraries_are_scored_row_for_row_by_every_model(finished_run):
             assert scored.loc[scored["valid"], "max_similarity"].between(0, 1).all()
             assert (f"calibrated:{labels[0]}" in scored.columns) == (task == "hiv")
             assert (finished_run / layout.prediction_figure(task, "scaffold", "candidates", model)).stat().st_size > 5_000
+    qc = json.loads((finished_run / layout.library_qc("candidates")).read_text())
+    assert qc["rows"] == len(rows) and qc["shards"] == 2 and qc["invalid"] >= 1
+    first = pd.read_csv(finished_run / layout.shard_predictions("hiv", "candidates", "scaffold", "tiny", 1), dtype={"id": str})
+    assert first["row"].tolist() == list(range(100, len(rows)))  # the second shard's rows, numbered in the library
     page = (finished_run / layout.REPORT_HTML).read_text()
     assert '<section id="predictions">' in page and f"{len(rows)} rows:" in page
 

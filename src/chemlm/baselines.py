@@ -26,7 +26,7 @@ from chemlm.config import BASELINES
 from chemlm.metrics import HIGHER_IS_BETTER, validation_score
 from chemlm.search import Dimension, SearchSpace, TrialResult, select
 from chemlm.folds import load_fold_tables
-from chemlm.io import InputError, read_json, write_csv, write_json
+from chemlm.io import InputError, atomic_path, read_json, write_csv, write_json
 
 from chemlm.scoring import Scores, ensemble_scores, library_chunks, similarity_chunks, write_scores
 from chemlm.tasks import TaskSpec, TaskType, label_header, prediction_header
@@ -249,12 +249,54 @@ def train_baseline(
     return table
 
 
-class BaselineEnsemble:
-    """A baseline of one task trained on each seed's train fold, scoring a library's fingerprints together.
+# A stored baseline's file (skops, which loads no pickle): scikit-learn's tree arrays are the one type skops does not
+# trust by default, because a crafted file could index out of bounds; the workflow trusts it in the files its own
+# baseline_model rule writes, and nowhere else.
+TRUSTED_MODEL_TYPES = ["sklearn.tree._tree.Tree"]
 
-    Each seed's model is trained again exactly as the baseline rule trained it (same fold, same random_state), so
-    these are the models whose test metrics the report shows; no fitted model is stored or unpickled.
-    """
+
+def save_fitted(fitted: FittedBaseline, path: Path) -> None:
+    """A fitted baseline's models and prediction columns, as one skops file."""
+    import skops.io
+
+    models = [{"model": label.model, "classes": [np.asarray(name).item() for name in label.classes],
+               "only_class": None if label.only_class is None else np.asarray(label.only_class).item()} for label in fitted.models]
+    with atomic_path(path) as temporary:
+        skops.io.dump({"baseline": fitted.baseline, "columns": fitted.columns, "models": models}, temporary)
+
+
+def load_fitted(path: Path, task: TaskSpec) -> FittedBaseline:
+    """A baseline that `save_fitted` stored, for `task`; any other file is an error naming it."""
+    import zipfile
+
+    import skops.io
+    from skops.io.exceptions import UntrustedTypesFoundException
+
+    try:
+        stored = skops.io.load(path, trusted=TRUSTED_MODEL_TYPES)
+        models = [LabelModel(model["model"], list(model["classes"]), model["only_class"]) for model in stored["models"]]
+        return FittedBaseline(stored["baseline"], task, list(stored["columns"]), models)
+    except (OSError, zipfile.BadZipFile, KeyError, TypeError, ValueError, UntrustedTypesFoundException) as error:
+        raise InputError(f"{path}: not a stored baseline ({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})") from None
+
+
+def write_fitted(
+    molecules_csv: Path, split_csv: Path, fingerprints_npz: Path, settings_json: Path, task: TaskSpec, baseline: str,
+    seed: int, threads: int, out_path: Path,
+) -> FittedBaseline:
+    """`baseline` trained again exactly as the baseline rule trained it (same train fold, settings and random_state),
+    stored for scoring libraries, so that every shard of a library is scored by the same fitted models."""
+    started = time.perf_counter()
+    molecules = load_fold_tables(Path(molecules_csv), Path(split_csv))
+    bits = read_fingerprints(Path(fingerprints_npz), molecules["mol_id"].to_numpy())
+    fitted = fit_baseline(baseline, task, molecules, bits, seed, threads, read_json(settings_json)["settings"])
+    save_fitted(fitted, Path(out_path))
+    logger.info("task '%s', baseline '%s', seed %d: trained and stored (%.1f s)", task.name, baseline, seed, time.perf_counter() - started)
+    return fitted
+
+
+class BaselineEnsemble:
+    """A baseline of one task trained on each split instance's train fold, scoring a library's fingerprints together."""
 
     def __init__(self, fitted: list[FittedBaseline], calibrations: list[dict], calibration_method: str):
         self.fitted, self.calibrations, self.calibration_method = fitted, calibrations, calibration_method
@@ -272,27 +314,18 @@ class BaselineEnsemble:
 
 
 def score_library(
-    molecules_csv: Path,
-    split_csvs: list[Path],
-    fingerprints_npz: Path,
+    model_paths: list[Path],
     calibration_jsons: list[Path],
-    settings_jsons: list[Path],
     task: TaskSpec,
-    baseline: str,
-    seeds: list[int],
-    threads: int,
     calibration_method: str,
     library_csv: Path,
     library_npy: Path,
     similarity_csv: Path,
     out_csv: Path,
 ) -> int:
-    """The library scored by `baseline` trained on each seed's train fold (docs/design.md, "Predictions")."""
-    fitted = []
-    for seed, split_csv, settings_json in zip(seeds, split_csvs, settings_jsons):
-        molecules = load_fold_tables(Path(molecules_csv), Path(split_csv))
-        bits = read_fingerprints(Path(fingerprints_npz), molecules["mol_id"].to_numpy())
-        fitted.append(fit_baseline(baseline, task, molecules, bits, seed, threads, read_json(settings_json)["settings"]))
+    """The library (or a shard of it) scored by a baseline's stored models of every split instance
+    (docs/design.md, "Predictions")."""
+    fitted = [load_fitted(Path(path), task) for path in model_paths]
     calibrations = [read_json(path) for path in calibration_jsons]
     ensemble = BaselineEnsemble(fitted, calibrations, calibration_method)
     packed = np.load(library_npy, mmap_mode="r")

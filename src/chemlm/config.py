@@ -10,6 +10,7 @@ in another order changes no params and reruns nothing.
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
@@ -364,6 +365,25 @@ class LibrarySpec:
         return canonical({key: value for key, value in asdict(self).items() if value is not None})
 
 
+def library_rows(source: str) -> int:
+    """The rows of a library file (chemlm.io.count_rows), counted once per process for each version of it."""
+    path = Path(source)
+    stat = path.stat()
+    return _counted_rows(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.cache
+def _counted_rows(path: str, size: int, mtime_ns: int) -> int:
+    from chemlm.io import count_rows
+
+    return count_rows(path)
+
+
+def shard_count(rows: int, shard_size: int) -> int:
+    """Shards of `shard_size` rows that cover `rows` (one for an empty file, whose job then says it is empty)."""
+    return max(-(-rows // shard_size), 1)
+
+
 @dataclass(frozen=True)
 class PredictSettings:
     """What scores which libraries (config `predict`): names resolved, every one checked to exist."""
@@ -374,6 +394,7 @@ class PredictSettings:
     splits: tuple[str, ...]
     baselines: tuple[str, ...]
     top: int
+    shard_size: int
 
     @classmethod
     def from_config(cls, predict: dict, config: dict) -> PredictSettings:
@@ -389,11 +410,29 @@ class PredictSettings:
             for name, entry in predict["libraries"].items()
         }
         baselines = tuple(config["baselines"]) if predict["baselines"] else ()
-        return cls(libraries, chosen["tasks"], chosen["checkpoints"], chosen["splits"], baselines, predict["top"])
+        return cls(libraries, chosen["tasks"], chosen["checkpoints"], chosen["splits"], baselines, predict["top"], predict["shard_size"])
 
     @property
     def models(self) -> tuple[str, ...]:
         return (*self.checkpoints, *self.baselines)
+
+    def shards(self, library: str) -> int:
+        """How many shards the library is cut into: its rows counted now, when the workflow is planned. A file that is
+        not there is one shard, so that Snakemake names it as the library rule's missing input (and `--lint`, which
+        plans nothing, does not need it)."""
+        from chemlm.io import InputError
+
+        if not Path(self.libraries[library].source).is_file():
+            return 1
+        try:
+            return shard_count(library_rows(self.libraries[library].source), self.shard_size)
+        except InputError as error:
+            raise ConfigError(f"config key 'predict.libraries.{library}.source': {error}") from None
+
+    def shard_rows(self, library: str, shard: int) -> tuple[int, int | None]:
+        """The rows [start, stop) of a library's shard; the last one runs to the end of the file (stop None)."""
+        start = shard * self.shard_size
+        return start, (None if shard == self.shards(library) - 1 else start + self.shard_size)
 
 
 def task_params(task: TaskSpec) -> dict:

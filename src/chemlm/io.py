@@ -36,6 +36,29 @@ def is_gzip(path: str | os.PathLike) -> bool:
         return handle.read(2) == GZIP_MAGIC
 
 
+SMI_SUFFIXES = (".smi", ".smiles")
+
+
+def is_smi_file(path: str | Path) -> bool:
+    suffixes = [suffix.lower() for suffix in Path(path).suffixes if suffix.lower() != ".gz"]
+    return bool(suffixes) and suffixes[-1] in SMI_SUFFIXES
+
+
+def count_rows(path: str | Path) -> int:
+    """The rows chemlm.library.read_chunks numbers: every line of a .smi file, the non-blank lines after a CSV's header."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: file not found")
+    opener = gzip.open if is_gzip(path) else open
+    try:
+        with opener(path, "rb") as handle:
+            if is_smi_file(path):
+                return sum(1 for _ in handle)
+            return max(sum(1 for line in handle if line.strip()) - 1, 0)
+    except (EOFError, gzip.BadGzipFile) as error:
+        raise InputError(f"{path}: not a readable file ({type(error).__name__})") from None
+
+
 def read_csv(path: str | os.PathLike, **kwargs: Any) -> pd.DataFrame:
     """Read a plain or gzipped CSV (detected by content, not name), tolerating a BOM and CRLF."""
     path = Path(path)

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 TASK, CHECKPOINT, BASELINE, MODEL = "{task}", "{checkpoint}", "{baseline}", "{model}"
 SPLIT, INSTANCE, SEED, METHOD = "{split}", "{instance}", "{seed}", "{method}"
 OBJECTIVE, SIZE, PRETRAINED, FIGURE, LIBRARY = "{objective}", "{size}", "{pretrained}", "{figure}", "{library}"
+SHARD = "{shard}"
 
 REPORT_FIGURES = ("test_curves", "learning_curves")
 CALIBRATED_TYPES = ("binary", "multilabel")
@@ -49,6 +50,7 @@ JOB_NAMES: dict[str, str | None] = {
     "fingerprints": "{task}",
     "cluster": "{task}",
     "baseline": "{task}/{baseline}/{split}/{instance}",
+    "baseline_model": "{task}/{baseline}/{split}/{instance}",
     "pretrain_corpus": None,
     "pretrain_descriptors": None,
     "pretrain": "{objective}-{size}/{pretrained}",
@@ -63,10 +65,12 @@ JOB_NAMES: dict[str, str | None] = {
     "project": "{task}/{checkpoint}/{split}/{instance}/{method}",
     "separation": "{task}/{checkpoint}/{split}/{instance}",
     "test_similarity": "{task}/{split}/{instance}",
-    "library": "{library}",
-    "library_similarity": "{task}/{library}/{split}",
-    "predict": "{task}/{library}/{split}/{checkpoint}",
-    "predict_baseline": "{task}/{library}/{split}/{baseline}",
+    "library": "{library}/{shard}",
+    "library_qc": "{library}",
+    "library_similarity": "{task}/{library}/{split}/{shard}",
+    "predict": "{task}/{library}/{split}/{checkpoint}/{shard}",
+    "predict_baseline": "{task}/{library}/{split}/{baseline}/{shard}",
+    "merge_predictions": "{task}/{library}/{split}/{model}",
     "depict_predictions": "{task}/{library}/{split}/{model}",
     "report_figures": "{task}/{split}",
     "report_calibration": "{task}/{split}",
@@ -191,16 +195,28 @@ def test_similarity(task: str = TASK, split: str = SPLIT, instance: object = INS
     return f"results/{task}/similarity/{split}/{instance_name(instance)}.csv"
 
 
-def library_file(name: str, library: str = LIBRARY) -> str:
-    """A library's rows (molecules.csv.gz), packed ECFP4 bits (ecfp4.npy) and counts (qc.json)."""
-    return f"results/libraries/{library}/{name}"
+def library_qc(library: str = LIBRARY) -> str:
+    """A library's counts of rows, valid and invalid ones, over all its shards."""
+    return f"results/libraries/{library}/qc.json"
 
 
-def library_similarity(task: str = TASK, library: str = LIBRARY, split: str = SPLIT) -> str:
-    return f"results/{task}/predictions/{library}/{split}/similarity.csv.gz"
+def library_shard_file(name: str, library: str = LIBRARY, shard: object = SHARD) -> str:
+    """A library shard's rows (molecules.csv.gz), packed ECFP4 bits (ecfp4.npy) and counts (qc.json)."""
+    return f"results/libraries/{library}/shards/{shard}/{name}"
+
+
+def library_similarity(task: str = TASK, library: str = LIBRARY, split: str = SPLIT, shard: object = SHARD) -> str:
+    """A library shard's similarity to the task's training folds."""
+    return f"results/{task}/predictions/{library}/{split}/shards/{shard}/similarity.csv.gz"
+
+
+def shard_predictions(task: str = TASK, library: str = LIBRARY, split: str = SPLIT, model: str = MODEL, shard: object = SHARD) -> str:
+    """A library shard's scores by one model; merged in shard order into `library_predictions`."""
+    return f"results/{task}/predictions/{library}/{split}/shards/{shard}/{model}.csv.gz"
 
 
 def library_predictions(task: str = TASK, library: str = LIBRARY, split: str = SPLIT, model: str = MODEL) -> str:
+    """A library's scores by one model, one row per input row, in input order."""
     return f"results/{task}/predictions/{library}/{split}/{model}.csv.gz"
 
 
@@ -298,14 +314,23 @@ def prediction_jobs(study: Study) -> Iterator[tuple[str, dict[str, object]]]:
     predict = study.predict
     if predict is None:
         return
+    for task in predict.tasks:
+        for split in predict.splits:
+            for baseline in predict.baselines:
+                for instance in study.instances(split):
+                    yield "baseline_model", {"task": task, "baseline": baseline, "split": split, "instance": instance.name}
     for library in predict.libraries:
-        yield "library", {"library": library}
+        shards = range(predict.shards(library))
+        yield "library_qc", {"library": library}
+        yield from (("library", {"library": library, "shard": shard}) for shard in shards)
         for task in predict.tasks:
             for split in predict.splits:
-                yield "library_similarity", {"task": task, "library": library, "split": split}
+                run = {"task": task, "library": library, "split": split}
+                yield from (("library_similarity", {**run, "shard": shard}) for shard in shards)
                 for model in predict.models:
-                    run = {"task": task, "library": library, "split": split}
-                    yield ("predict_baseline", {**run, "baseline": model}) if study.is_baseline(model) else ("predict", {**run, "checkpoint": model})
+                    scoring = ("predict_baseline", {**run, "baseline": model}) if study.is_baseline(model) else ("predict", {**run, "checkpoint": model})
+                    yield from ((scoring[0], {**scoring[1], "shard": shard}) for shard in shards)
+                    yield "merge_predictions", {**run, "model": model}
                     yield "depict_predictions", {**run, "model": model}
 
 
@@ -327,7 +352,7 @@ def prediction_report_inputs(study: Study) -> list[str]:
     predict = study.predict
     if predict is None:
         return []
-    files = [library_file("qc.json", library) for library in predict.libraries]
+    files = [library_qc(library) for library in predict.libraries]
     for task in predict.tasks:
         for library in predict.libraries:
             for split in predict.splits:

@@ -1,7 +1,9 @@
 """Libraries of molecules to score, as chemists keep them: a CSV (a SMILES column, an optional id column) or a .smi
 file ("SMILES [id]" per line, no header), plain or gzipped, of any size.
 
-A library is read in chunks and never held whole. Each row is kept, in input order: its id (the id column, a .smi
+A library is read in chunks and never held whole, and is cut into shards of rows (config `predict.shard_size`) that
+separate jobs prepare and score: chemlm.io.count_rows says how many rows there are when the workflow is planned, and a
+shard's rows keep their numbers in the whole file. Each row is kept, in input order: its id (the id column, a .smi
 line's second field, else the 0-based row), its SMILES as given, the canonical SMILES and whether RDKit reads it
 (else why not). Canonicalisation and ECFP4 fingerprints need RDKit (run in crash-isolated workers); without RDKit,
 `prepare_chunk` keeps the SMILES as given and says so.
@@ -19,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from chemlm.io import InputError, atomic_path, is_gzip
+from chemlm.io import InputError, atomic_path, is_gzip, is_smi_file
 from chemlm.isolation import Crash, Isolation, map_isolated
 from chemlm.scoring import LIBRARY_CHUNK_ROWS, RANDOM_SMILES
 from chemlm.variants import SEED
@@ -27,20 +29,25 @@ from chemlm.variants import SEED
 logger = logging.getLogger(__name__)
 
 CHUNK_ROWS = LIBRARY_CHUNK_ROWS
-SMI_SUFFIXES = (".smi", ".smiles")
 COLUMNS = ["row", "id", "input_smiles", "smiles", "valid", "reason"]
 NOT_CANONICALISED = "RDKit is not installed here: scored as given, not canonicalised"
 
 
-def is_smi_file(path: str | Path) -> bool:
-    suffixes = [suffix.lower() for suffix in Path(path).suffixes if suffix.lower() != ".gz"]
-    return bool(suffixes) and suffixes[-1] in SMI_SUFFIXES
+def read_chunks(
+    path: str | Path, smiles_column: str = "smiles", id_column: str | None = None, chunk_rows: int | None = None,
+    start: int = 0, stop: int | None = None,
+) -> Iterator[pd.DataFrame]:
+    """`row`, `id`, `input_smiles` of the rows [start, stop) (every row by default), `chunk_rows` (default
+    CHUNK_ROWS) at a time; `row` counts from the file's first row."""
+    for chunk in _all_chunks(Path(path), smiles_column, id_column, chunk_rows or CHUNK_ROWS):
+        rows = chunk["row"].to_numpy()
+        if stop is not None and rows[0] >= stop:
+            return
+        if rows[-1] >= start:
+            yield chunk[(rows >= start) & ((rows < stop) if stop is not None else True)].reset_index(drop=True)
 
 
-def read_chunks(path: str | Path, smiles_column: str = "smiles", id_column: str | None = None, chunk_rows: int | None = None) -> Iterator[pd.DataFrame]:
-    """`row`, `id`, `input_smiles` of every row, `chunk_rows` (default CHUNK_ROWS) at a time."""
-    path = Path(path)
-    chunk_rows = chunk_rows or CHUNK_ROWS
+def _all_chunks(path: Path, smiles_column: str, id_column: str | None, chunk_rows: int) -> Iterator[pd.DataFrame]:
     if not path.is_file():
         raise InputError(f"{path}: file not found")
     if is_smi_file(path):
@@ -127,19 +134,26 @@ def add_random_smiles(chunk: pd.DataFrame, draws: int, isomeric: bool, isolation
     return chunk
 
 
+def merge_counts(shard_counts: list[dict]) -> dict:
+    """A library's counts (`write_library`'s) summed over its shards, with the number of shards."""
+    return {**{key: sum(counts[key] for counts in shard_counts) for key in ("rows", "valid", "invalid")}, "shards": len(shard_counts)}
+
+
 def write_library(
     source: str | Path, smiles_column: str, id_column: str | None, isomeric: bool, molecules_csv: str | Path,
     fingerprints_npy: str | Path, isolation: Isolation = Isolation(), chunk_rows: int | None = None, random_smiles: int = 0,
+    rows: tuple[int, int | None] = (0, None),
 ) -> dict:
-    """A library's rows (molecules.csv.gz: COLUMNS, and RANDOM_SMILES when `random_smiles` draws are asked for) and
-    their packed ECFP4 bits (a .npy of n x 256 uint8; zeros for invalid rows), chunk by chunk. Returns the counts."""
+    """A library's rows [start, stop) = `rows` (every row by default; a shard) as molecules.csv.gz (COLUMNS, and
+    RANDOM_SMILES when `random_smiles` draws are asked for) and their packed ECFP4 bits (a .npy of n x 256 uint8;
+    zeros for invalid rows), chunk by chunk. Returns the counts."""
     from chemlm.fingerprints import ECFP4_BITS, ecfp4
 
     chunk_rows = chunk_rows or CHUNK_ROWS
     counts = {"rows": 0, "valid": 0, "invalid": 0}
     with atomic_path(molecules_csv) as table_path, tempfile.TemporaryFile(dir=Path(fingerprints_npy).parent) as bits_file:
         with gzip.open(table_path, "wt", encoding="utf-8", newline="") as table_stream:
-            for position, chunk in enumerate(read_chunks(source, smiles_column, id_column, chunk_rows)):
+            for position, chunk in enumerate(read_chunks(source, smiles_column, id_column, chunk_rows, *rows)):
                 prepared = prepare_chunk(chunk, isomeric, isolation)
                 if random_smiles:
                     prepared = add_random_smiles(prepared, random_smiles, isomeric, isolation)
@@ -153,7 +167,8 @@ def write_library(
                 counts["valid"] += int(valid.sum())
                 logger.info("%s: %d rows read, %d valid", source, counts["rows"], counts["valid"])
         if counts["rows"] == 0:
-            raise InputError(f"{source}: no rows in it")
+            raise InputError(f"{source}: no rows in it" if rows == (0, None) else
+                             f"{source}: no rows from row {rows[0]} on; has it changed since the workflow was planned?")
         counts["invalid"] = counts["rows"] - counts["valid"]
         bits_file.seek(0)
         with atomic_path(fingerprints_npy) as temporary:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gzip
 import logging
+import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ RANDOM_SMILES = "random_smiles"
 # magnitude larger. An sd below SD_RESOLUTION of the scores' size (plus SD_FLOOR) is 0.
 SD_RESOLUTION = 1e-6
 SD_FLOOR = 1e-12
+MERGE_BLOCK = 1 << 20  # bytes copied at a time when shards are merged
 
 
 @dataclass(frozen=True)
@@ -132,6 +134,27 @@ def write_scores(
                 rows += len(out)
                 logger.info("%d rows scored (%.0f rows/s)", rows, rows / max(time.perf_counter() - started, 1e-9))
     return rows
+
+
+def merge_shards(shard_csvs: list[str | Path], shard_size: int, out_csv: str | Path) -> None:
+    """The scores of a library's shards, in shard order, as one file: what scoring it whole writes, byte for byte
+    once decompressed. Shard k must start at row k * `shard_size` and every shard have the same columns."""
+    with atomic_path(out_csv) as temporary, gzip.open(temporary, "wb") as out:
+        header = None
+        for shard, path in enumerate(shard_csvs):
+            with gzip.open(path, "rb") as stream:
+                shard_header, first = stream.readline(), stream.readline()
+                if header is not None and shard_header != header:
+                    raise InputError(f"{path}: its columns differ from the first shard's; rerun its scoring")
+                first_row = first.split(b",", 1)[0].decode()
+                if first and first_row != str(shard * shard_size):
+                    raise InputError(f"{path}: starts at row {first_row}, not {shard * shard_size}; rerun its scoring")
+                if header is None:
+                    header = shard_header
+                    out.write(header)
+                out.write(first)
+                shutil.copyfileobj(stream, out, MERGE_BLOCK)
+    logger.info("%d shards merged into %s", len(shard_csvs), out_csv)
 
 
 class RowStream:

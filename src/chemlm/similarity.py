@@ -83,15 +83,16 @@ def training_reference(molecules_csv: Path, split_csvs: list[Path], fingerprints
 
 
 def write_library_similarity(
-    molecules_csv: Path, split_csvs: list[Path], fingerprints_npz: Path, library_npy: Path, out_csv: Path, rows: int = 10_000
+    molecules_csv: Path, split_csvs: list[Path], fingerprints_npz: Path, library_npy: Path, out_csv: Path, rows: int = 10_000,
+    first_row: int = 0,
 ) -> None:
-    """For every library row, in order: `row`, `max_similarity` to the task's training fold and `neighbour_id`
-    (empty for an invalid row)."""
+    """For every row of a library (or of its shard whose first row is `first_row`), in order: `row`, `max_similarity`
+    to the task's training fold and `neighbour_id` (empty for an invalid row)."""
     reference = training_reference(molecules_csv, split_csvs, fingerprints_npz)
     packed = np.load(library_npy, mmap_mode="r")
     with atomic_path(out_csv) as temporary, gzip.open(temporary, "wt", encoding="utf-8", newline="") as stream:
         for position, (similarity, index) in enumerate(nearest_in_blocks(reference, packed, rows)):
-            start = position * rows
+            start = first_row + position * rows
             pd.DataFrame({"row": np.arange(start, start + len(similarity)), "max_similarity": similarity.round(4),
                           "neighbour_id": neighbour_ids(reference, index)}).to_csv(stream, index=False, header=position == 0)
     logger.info("%s: %d rows against %d training molecules", library_npy, len(packed), len(reference.mol_ids))

@@ -670,7 +670,7 @@ def predictions_section(results: StudyResults) -> Section | None:
                      f"to the training fold with that neighbour. The top {predict.top} of each model, drawn; every row, in "
                      f"input order, is in results/<task>/predictions/<library>/<split>/<model>.csv.gz.")
     for library in predict.libraries:
-        counts = read_json_file(results.files(layout.library_file("qc.json", library)))
+        counts = read_json_file(results.files(layout.library_qc(library)))
         body += heading(f"Library {library}") + paragraph(
             f"{counts['rows']} rows: {counts['valid']} read by RDKit, {counts['invalid']} not (kept, with empty scores and the reason).")
         for task in predict.tasks:
