@@ -13,6 +13,7 @@ from transformers import AutoModelForSequenceClassification
 
 from chemlm import layout
 from helpers import DATA, REPO, snakemake, tiny_config, tiny_scratch_entry
+from workflow_jobs import parse_dry_run
 
 pytestmark = pytest.mark.integration
 
@@ -97,6 +98,27 @@ def test_libraries_are_scored_row_for_row_by_every_model(finished_run):
     assert first["row"].tolist() == list(range(100, len(rows)))  # the second shard's rows, numbered in the library
     page = (finished_run / layout.REPORT_HTML).read_text()
     assert '<section id="predictions">' in page and f"{len(rows)} rows:" in page
+
+
+def test_a_shard_that_failed_is_all_that_reruns(finished_run):
+    """A shard's scores missing (its job failed, or was lost): the next run scores that shard alone, merges it and
+    redraws what follows from the merged file; the other shard and the other models stay as they are."""
+    lost = finished_run / layout.shard_predictions("hiv", "candidates", "scaffold", "tiny", 1)
+    kept = lost.with_name("kept-aside")
+    lost.rename(kept)
+    try:
+        run = snakemake(finished_run, "-n")
+    finally:
+        kept.rename(lost)
+    assert run.returncode == 0, run.stderr[-4000:]
+    planned = {str(job) for job in parse_dry_run(run.stdout + run.stderr).values()}
+    assert planned == {
+        "predict(checkpoint=tiny, library=candidates, shard=1, split=scaffold, task=hiv)",
+        "merge_predictions(library=candidates, model=tiny, split=scaffold, task=hiv)",
+        "depict_predictions(library=candidates, model=tiny, split=scaffold, task=hiv)",
+        "report()",
+        "all()",
+    }
 
 
 def test_calibration_and_uncertainty_of_the_test_fold(finished_run):
