@@ -2,8 +2,10 @@
 
   .venv/bin/python bench/predict_speed.py speed [--molecules 2000]
       ChemBERTa-2's architecture (random weights: speed does not depend on them) scoring the same SMILES of the
-      shared corpus with chemlm (ModelEnsemble: length-sorted batches, dynamic padding) and with
-      transformers.pipeline("text-classification") at its default batch size and at ours; molecules per second.
+      shared corpus with chemlm (ModelEnsemble: length-sorted batches, dynamic padding) on each engine of
+      `predict.engine` (torch; ONNX Runtime on the model exported to ONNX, fp32 and int8 weights, each export checked
+      as the workflow checks it) and with transformers.pipeline("text-classification") at its default batch size and
+      at ours; molecules per second, and each engine's largest difference from torch's scores.
   .venv/bin/python bench/predict_speed.py similarity [--library 100000]
       chemlm.similarity (blockwise matrix product) against RDKit's BulkTanimotoSimilarity (on a sample of the
       queries, scaled up), for a library of the shared corpus against the full HIV scaffold training fold.
@@ -69,23 +71,48 @@ def model_folder(directory: Path, size: str) -> Path:
     return folder
 
 
+def check_folds(directory: Path, count: int) -> tuple[Path, Path]:
+    """Molecules of the corpus in train, valid and test folds: the export's check scores the test fold."""
+    smiles = corpus_smiles(count, offset=400_000)
+    molecules = pd.DataFrame({"mol_id": [f"m{i}" for i in range(count)], "smiles": smiles, "HIV_active": 0})
+    molecules.to_csv(directory / "molecules.csv", index=False)
+    folds = np.array(["train", "valid", "test"])[np.arange(count) % 3]
+    pd.DataFrame({"mol_id": molecules["mol_id"], "fold": folds}).to_csv(directory / "split.csv", index=False)
+    return directory / "molecules.csv", directory / "split.csv"
+
+
+def timed_scores(ensemble, rows: pd.DataFrame) -> tuple[float, np.ndarray]:
+    ensemble.score(rows.head(64))  # warm-up
+    started = time.perf_counter()
+    scores = ensemble.score(rows).mean[:, 0]
+    return time.perf_counter() - started, scores
+
+
 def speed(molecules: int) -> dict:
+    """Each engine of chemlm (torch; ONNX Runtime on the export, fp32 and int8) and the pipeline on the same SMILES."""
     import torch
     from transformers import pipeline
 
+    from chemlm.export import export_onnx
     from chemlm.predict import ModelEnsemble
 
-    torch.set_num_threads(torch.get_num_threads())
     smiles = corpus_smiles(molecules, offset=500_000)
+    rows = pd.DataFrame({"smiles": smiles})
     with tempfile.TemporaryDirectory() as directory:
-        folder = model_folder(Path(directory), "chemberta2")
-        ours = ModelEnsemble([folder])
-        rows = pd.DataFrame({"smiles": smiles})
-        ours.score(rows.head(64))  # warm-up
-        started = time.perf_counter()
-        ours_scores = ours.score(rows).mean[:, 0]
-        ours_s = time.perf_counter() - started
-        result = {"molecules": molecules, "threads": torch.get_num_threads(), "ours_s": ours_s, "ours_per_s": molecules / ours_s}
+        directory = Path(directory)
+        folder = model_folder(directory, "chemberta2")
+        molecules_csv, split_csv = check_folds(directory, 600)
+        result = {"molecules": molecules, "threads": torch.get_num_threads()}
+        torch_s, torch_scores = timed_scores(ModelEnsemble([folder]), rows)
+        result |= {"torch_s": torch_s, "torch_per_s": molecules / torch_s}
+        for engine in ("onnx", "onnx-int8"):
+            started = time.perf_counter()
+            check = export_onnx(folder, molecules_csv, split_csv, engine, directory / engine)
+            result[f"{engine}_export_and_check_s"] = time.perf_counter() - started
+            seconds, scores = timed_scores(ModelEnsemble([directory / engine]), rows)
+            result |= {f"{engine}_s": seconds, f"{engine}_per_s": molecules / seconds,
+                       f"{engine}_check_max_difference": check["max_abs_difference"],
+                       f"{engine}_max_difference": float(np.abs(scores - torch_scores).max())}
         for name, batch_size in (("pipeline_default", None), ("pipeline_batch256", 256)):
             classifier = pipeline("text-classification", model=str(folder), device=-1, top_k=None, truncation=True, max_length=128)
             options = {"batch_size": batch_size} if batch_size else {}
@@ -94,9 +121,10 @@ def speed(molecules: int) -> dict:
             outputs = classifier(smiles, **options)
             seconds = time.perf_counter() - started
             positive = np.array([next(item["score"] for item in output if item["label"].endswith("=1")) for output in outputs])
-            result |= {f"{name}_s": seconds, f"{name}_per_s": molecules / seconds, f"{name}_max_difference": float(np.abs(positive - ours_scores).max())}
-    result["speedup_vs_pipeline_default"] = result["pipeline_default_s"] / ours_s
-    result["speedup_vs_pipeline_batch256"] = result["pipeline_batch256_s"] / ours_s
+            result |= {f"{name}_s": seconds, f"{name}_per_s": molecules / seconds, f"{name}_max_difference": float(np.abs(positive - torch_scores).max())}
+    for engine in ("torch", "onnx", "onnx-int8"):
+        result[f"{engine}_speedup_vs_pipeline_default"] = result["pipeline_default_s"] / result[f"{engine}_s"]
+        result[f"{engine}_speedup_vs_pipeline_batch256"] = result["pipeline_batch256_s"] / result[f"{engine}_s"]
     return result
 
 

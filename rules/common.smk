@@ -68,6 +68,7 @@ wildcard_constraints:
         "size": one_of({spec.size for spec in STUDY.pretrained.values()}),
         "library": one_of(STUDY.predict.libraries if STUDY.predict else ()),
         "shard": r"\d+",
+        "engine": "onnx|onnx-int8",
     },
 
 
@@ -303,11 +304,11 @@ def library_similarity_inputs(wildcards):
 
 
 def predict_inputs(wildcards):
-    """Every split instance's model folder of the checkpoint, the library shard and its similarity to the training
+    """Every split instance's model folder of the checkpoint (or its export for `predict.engine`), the library shard and its similarity to the training
     fold."""
     return {
         "models": [
-            layout.finetune_file("model", instance=instance)
+            layout.scoring_model(STUDY.predict.engine, instance=instance)
             for instance in STUDY.instances(wildcards.split)
         ],
         "library": layout.library_shard_file("molecules.csv.gz"),

@@ -2,7 +2,8 @@
 # rows when the workflow is planned (scatter); each shard is read, canonicalised and fingerprinted once (chemistry
 # env), its similarity to each task's training fold is computed, and the seeds' models of every checkpoint (training
 # env, no RDKit) and baseline score it as an ensemble, one job per shard and model; the shards' scores are merged into
-# one file per model (gather). Helper functions are in common.smk.
+# one file per model (gather). With `predict.engine` onnx or onnx-int8, each fine-tuned model is exported once
+# (export_onnx, checked on its test fold) and its export scores. Helper functions are in common.smk.
 
 
 rule library:
@@ -62,6 +63,23 @@ rule library_similarity:
         first_row=lambda wildcards: shard_rows_of(wildcards)[0],
     script:
         "../scripts/library_similarity.py"
+
+
+rule export_onnx:
+    input:
+        unpack(fold_inputs),
+        model=layout.finetune_file("model"),
+    output:
+        directory(layout.exported_model()),
+    log:
+        layout.log("export_onnx"),
+    benchmark:
+        layout.benchmark("export_onnx")
+    conda:
+        "../envs/training.yaml"
+    threads: 4
+    script:
+        "../scripts/export_onnx.py"
 
 
 rule predict:

@@ -80,7 +80,7 @@ def test_a_circle_is_found():
 
 
 # Rules that run a model: they need torch and transformers. Every other job is small and must not pay their import.
-MODEL_SCRIPTS = {"finetune", "search_trial", "pretrain", "embed", "predict"}
+MODEL_SCRIPTS = {"finetune", "search_trial", "pretrain", "embed", "predict", "export_onnx"}
 
 
 @pytest.mark.integration

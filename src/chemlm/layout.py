@@ -58,6 +58,7 @@ JOB_NAMES: dict[str, str | None] = {
     "search_select": "{task}/{checkpoint}/{split}",
     "report_search": "{task}/{split}",
     "finetune": "{task}/{checkpoint}/{split}/{instance}",
+    "export_onnx": "{task}/{checkpoint}/{split}/{instance}/{engine}",
     "evaluate": "{task}/{model}/{split}/{instance}",
     "summarize": None,
     "compare": None,
@@ -135,6 +136,20 @@ def pretrain_file(name: str, objective: str = OBJECTIVE, size: str = SIZE, pretr
 def finetune_file(name: str, task: str = TASK, checkpoint: str = CHECKPOINT, split: str = SPLIT, instance: object = INSTANCE) -> str:
     """model (the folder), history.csv, predictions.csv, run.json, resume-state."""
     return f"results/{task}/finetune/{checkpoint}/{split}/{instance_name(instance)}/{name}"
+
+
+def exported_model(engine: str = "{engine}", task: str = TASK, checkpoint: str = CHECKPOINT, split: str = SPLIT,
+                   instance: object = INSTANCE) -> str:
+    """The model folder exported for an ONNX engine (onnx, onnx-int8; chemlm.export): beside the model folder, which
+    is the fine-tuning job's output and so cannot hold another job's files."""
+    return finetune_file(engine, task, checkpoint, split, instance)
+
+
+def scoring_model(engine: str, task: str = TASK, checkpoint: str = CHECKPOINT, split: str = SPLIT, instance: object = INSTANCE) -> str:
+    """The folder that scores libraries with `engine` (config `predict.engine`): the model folder, or its export."""
+    if engine == "torch":
+        return finetune_file("model", task, checkpoint, split, instance)
+    return exported_model(engine, task, checkpoint, split, instance)
 
 
 def search_file(name: str, task: str = TASK, checkpoint: str = CHECKPOINT, split: str = SPLIT) -> str:
@@ -319,6 +334,11 @@ def prediction_jobs(study: Study) -> Iterator[tuple[str, dict[str, object]]]:
             for baseline in predict.baselines:
                 for instance in study.instances(split):
                     yield "baseline_model", {"task": task, "baseline": baseline, "split": split, "instance": instance.name}
+            if predict.engine != "torch":
+                for checkpoint in predict.checkpoints:
+                    for instance in study.instances(split):
+                        yield "export_onnx", {"task": task, "checkpoint": checkpoint, "split": split, "instance": instance.name,
+                                              "engine": predict.engine}
     for library in predict.libraries:
         shards = range(predict.shards(library))
         yield "library_qc", {"library": library}
