@@ -5,6 +5,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CORES ?= all
+# Test processes (pytest-xdist): one per core; a module's tests, and the modules that share one workflow run, stay
+# on one process (tests/conftest.py).
+TEST_WORKERS ?= auto
 # The demo's jobs are small: one thread per job lets two jobs share 2 cores instead of queueing (a job that asks for
 # more takes both, and the other core's work waits for it: the MTR descriptors held back MLM pre-training by 50 s).
 DEMO_MAX_THREADS := 1
@@ -37,12 +40,12 @@ system-packages:
 	fi
 
 test: install system-packages
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
 
 # The tests that call package functions in this process; the integration tests (the workflow, SLURM, child
 # processes) are left to `make test`.
 test-unit: install
-	$(BIN)/python -m pytest -m unit
+	$(BIN)/python -m pytest -m unit -n $(TEST_WORKERS) --dist loadgroup
 
 lint: install
 	$(BIN)/snakemake --lint

@@ -15,10 +15,16 @@ SHARED = Path(os.environ.get("CHEMLM_SHARED", REPO / "../shared")).resolve()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Every test is unit or integration: `make test-unit` runs the first kind, `make test` both."""
+    """Every test is unit or integration: `make test-unit` runs the first kind, `make test` both.
+
+    With pytest-xdist (`make test` runs `--dist loadgroup`), a module's tests stay on one worker, so its fixtures are
+    built once; the modules that share the session's `study_run` stay on one worker together, so it is run once."""
+    shares_study_run = {item.module.__name__ for item in items if "study_run" in item.fixturenames}
     for item in items:
         if item.get_closest_marker("integration") is None:
             item.add_marker(pytest.mark.unit)
+        module = item.module.__name__
+        item.add_marker(pytest.mark.xdist_group("study_run" if module in shares_study_run else module))
 
 
 @pytest.fixture(scope="session")
