@@ -5,9 +5,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CORES ?= all
-# Test processes (pytest-xdist): one per core; a module's tests, and the modules that share one workflow run, stay
-# on one process (tests/conftest.py).
+# Test processes (pytest-xdist): one per core; each takes whole test modules, and the modules that share one
+# workflow run go to the same process (tests/conftest.py).
 TEST_WORKERS ?= auto
+UV_VERSION := 0.13.10
 # The demo's jobs are small: one thread per job lets two jobs share 2 cores instead of queueing (a job that asks for
 # more takes both, and the other core's work waits for it: the MTR descriptors held back MLM pre-training by 50 s).
 DEMO_MAX_THREADS := 1
@@ -21,11 +22,13 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 install: $(STAMP)
 
-# torch goes first and pinned: unpinned, pip would pull the newest CUDA build (several GB).
+# torch goes first, pinned, through pip: unpinned, pip would pull the newest CUDA build (several GB), and pip finds
+# the CPU build this machine keeps on disk. The rest goes through uv (from PyPI), which installs the same pinned
+# versions in parallel: 11 s against pip's 133 s with empty caches on 2 cores.
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet torch==2.13.0 uv==$(UV_VERSION)
+	$(BIN)/python -m uv pip install --quiet --python $(BIN)/python -r requirements.txt
 	$(BIN)/python -m pip install --quiet --no-deps --editable .
 	touch $(STAMP)
 
@@ -40,12 +43,12 @@ system-packages:
 	fi
 
 test: install system-packages
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
+	$(BIN)/python -m pytest -n $(TEST_WORKERS)
 
 # The tests that call package functions in this process; the integration tests (the workflow, SLURM, child
 # processes) are left to `make test`.
 test-unit: install
-	$(BIN)/python -m pytest -m unit -n $(TEST_WORKERS) --dist loadgroup
+	$(BIN)/python -m pytest -m unit -n $(TEST_WORKERS)
 
 lint: install
 	$(BIN)/snakemake --lint

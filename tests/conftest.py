@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -15,16 +17,64 @@ SHARED = Path(os.environ.get("CHEMLM_SHARED", REPO / "../shared")).resolve()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Every test is unit or integration: `make test-unit` runs the first kind, `make test` both.
-
-    With pytest-xdist (`make test` runs `--dist loadgroup`), a module's tests stay on one worker, so its fixtures are
-    built once; the modules that share the session's `study_run` stay on one worker together, so it is run once."""
-    shares_study_run = {item.module.__name__ for item in items if "study_run" in item.fixturenames}
+    """Every test is unit or integration: `make test-unit` runs the first kind, `make test` both. The test modules
+    that share the session's `study_run` come first, then the other integration modules (pytest-xdist's workers take
+    modules in this order, so the longest do not start last and run alone)."""
+    integration = {item.module.__name__ for item in items if item.get_closest_marker("integration") is not None}
     for item in items:
-        if item.get_closest_marker("integration") is None:
+        if item.module.__name__ not in integration:
             item.add_marker(pytest.mark.unit)
-        module = item.module.__name__
-        item.add_marker(pytest.mark.xdist_group("study_run" if module in shares_study_run else module))
+
+    def weight(item: pytest.Item) -> tuple[int, int]:
+        name = Path(item.module.__file__).name
+        if name in STUDY_RUN_MODULES:
+            return 0, 0
+        if name in LONGEST_MODULES:
+            return 1, LONGEST_MODULES.index(name)
+        return (2 if item.module.__name__ in integration else 3), 0
+
+    items.sort(key=weight)  # stable: the order within each kind stays as collected
+
+
+# The modules that take longest after those, longest first (`pytest --durations`, 2 cores, 2026-12-07): a workflow
+# run of every task type (about 5 min), a search (1.5 min), pre-training killed and resumed (3 min in all).
+LONGEST_MODULES = ("test_workflow.py", "test_pretraining.py", "test_search.py", "test_gpu_study.py")
+# The test modules that use the session's `study_run` (a workflow run of about 100 s CPU).
+STUDY_RUN_MODULES = {path.name for path in Path(__file__).parent.glob("test_*.py")
+                     if re.search(r"def test_\w+\([^)]*\bstudy_run\b", path.read_text())}
+
+
+if importlib.util.find_spec("xdist") is not None:
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_xdist_make_scheduler(config: pytest.Config, log):
+        """With `-n` (`--dist load`), each worker takes whole test modules, so a module's fixtures are built once,
+        and the modules in STUDY_RUN_MODULES go to one worker together, so the study is run once. (pytest-xdist's
+        own `--dist loadgroup` cannot do this under pytest 9, which no longer lets a plugin rename a test.)"""
+        from xdist.scheduler import LoadScopeScheduling
+
+        if config.getvalue("dist") != "load":
+            return None
+
+        class ModuleScheduling(LoadScopeScheduling):
+            def _split_scope(self, nodeid: str) -> str:
+                module = nodeid.split("::", 1)[0]
+                return "study_run" if Path(module).name in STUDY_RUN_MODULES else module
+
+        return ModuleScheduling(config, log)
+
+
+@pytest.fixture
+def one_torch_thread():
+    """torch on one thread while the test runs, as in the child processes it compares with (`torch.set_num_threads(1)`
+    there): with several threads, the CPU's matrix products may split their sums differently when the machine is
+    busy, and a killed-and-resumed run would then differ from the uninterrupted one in the 7th digit."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="session")

@@ -157,6 +157,8 @@ def test_same_seed_same_pretraining(corpus_files, mlm_run, tmp_path):
 
 CHILD = """
 import sys
+import torch
+torch.set_num_threads(1)  # as the test process (one_torch_thread)
 sys.path.insert(0, {tests!r})
 from dataclasses import replace
 from pathlib import Path
@@ -167,7 +169,7 @@ run_pretrain((Path({smiles!r}), Path({descriptors!r})), Path({out!r}), replace(S
 
 @pytest.mark.integration
 @pytest.mark.parametrize("changes", [{"epochs": 8}, {"name": "tiny-mtr", "objective": "mtr", "tokenizer": "regex", "epochs": 8}])
-def test_killed_pretraining_resumes_to_the_same_result(corpus_files, tmp_path, caplog, changes):
+def test_killed_pretraining_resumes_to_the_same_result(corpus_files, tmp_path, caplog, changes, one_torch_thread):
     spec = replace(SPEC, **changes)
     reference, _ = run_pretrain(corpus_files, tmp_path / "uninterrupted", spec)
     assert not (tmp_path / "uninterrupted" / "state").exists()  # removed once the outputs are written

@@ -43,6 +43,8 @@ def run_in_process(molecules_csv: Path, split_csv: Path, out: Path):
 
 CHILD = """
 import sys
+import torch
+torch.set_num_threads(1)  # as the test process (one_torch_thread)
 sys.path.insert(0, {tests!r})
 from pathlib import Path
 from test_resume import run_in_process
@@ -51,7 +53,7 @@ run_in_process(Path({molecules!r}), Path({split!r}), Path({out!r}))
 
 
 @pytest.mark.integration
-def test_killed_run_resumes_to_the_same_result(tmp_path, caplog):
+def test_killed_run_resumes_to_the_same_result(tmp_path, caplog, one_torch_thread):
     molecules_csv, split_csv = write_fold_files(demo_molecules(), tmp_path)
     reference = run_in_process(molecules_csv, split_csv, tmp_path / "uninterrupted")
     assert not (tmp_path / "uninterrupted" / "state").exists()  # removed once the outputs are written
