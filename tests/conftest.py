@@ -18,8 +18,8 @@ SHARED = Path(os.environ.get("CHEMLM_SHARED", REPO / "../shared")).resolve()
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Every test is unit or integration: `make test-unit` runs the first kind, `make test` both. The test modules
-    that share the session's `study_run` come first, then the other integration modules (pytest-xdist's workers take
-    modules in this order, so the longest do not start last and run alone)."""
+    that share the session's `study_run` come first, then the other integration modules, the longest first
+    (pytest-xdist's workers take modules in this order, so the longest do not start last and run alone)."""
     integration = {item.module.__name__ for item in items if item.get_closest_marker("integration") is not None}
     for item in items:
         if item.module.__name__ not in integration:
@@ -27,18 +27,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
     def weight(item: pytest.Item) -> tuple[int, int]:
         name = Path(item.module.__file__).name
-        if name in STUDY_RUN_MODULES:
-            return 0, 0
-        if name in LONGEST_MODULES:
-            return 1, LONGEST_MODULES.index(name)
-        return (2 if item.module.__name__ in integration else 3), 0
+        kind = 0 if name in STUDY_RUN_MODULES else 1 if item.module.__name__ in integration else 2
+        return kind, LONGEST_MODULES.index(name) if name in LONGEST_MODULES else len(LONGEST_MODULES)
 
     items.sort(key=weight)  # stable: the order within each kind stays as collected
 
 
-# The modules that take longest after those, longest first (`pytest --durations`, 2 cores, 2026-12-07): a workflow
-# run of every task type (about 5 min), a search (1.5 min), pre-training killed and resumed (3 min in all).
-LONGEST_MODULES = ("test_workflow.py", "test_pretraining.py", "test_search.py", "test_gpu_study.py")
+# The modules that take longest, longest first (`pytest --durations`, 2 cores, 2026-12-07): the SLURM run (5 min,
+# mostly waiting for the cluster, so it goes first while the other worker computes), the workflow run of every task
+# type (5 min), the rerun tests (4 min), pre-training killed and resumed (3 min in all), a search (1.5 min).
+LONGEST_MODULES = ("test_slurm.py", "test_workflow.py", "test_reruns.py", "test_pretraining.py", "test_search.py", "test_gpu_study.py")
 # The test modules that use the session's `study_run` (a workflow run of about 100 s CPU).
 STUDY_RUN_MODULES = {path.name for path in Path(__file__).parent.glob("test_*.py")
                      if re.search(r"def test_\w+\([^)]*\bstudy_run\b", path.read_text())}

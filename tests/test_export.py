@@ -4,6 +4,7 @@ scored by ONNX Runtime like the model folder they come from."""
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -64,3 +65,11 @@ def test_an_export_that_fails_its_check_is_an_error_and_leaves_nothing(fine_tune
     with pytest.raises(CheckpointError, match=r"exported to onnx-int8, its test-fold scores differ from torch's by up to .*above the tolerance 1e-09"):
         export_onnx(model_dir, directory / "molecules.csv", directory / "split.csv", "onnx-int8", tmp_path / "onnx-int8")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_export_whose_graph_is_broken_is_named(fine_tuned, tmp_path):
+    _, directory, model_dir = fine_tuned
+    export_onnx(model_dir, directory / "molecules.csv", directory / "split.csv", "onnx", tmp_path / "onnx")
+    (tmp_path / "onnx" / ONNX_FILE).write_bytes(b"not a graph")
+    with pytest.raises(CheckpointError, match=rf"^{re.escape(str(tmp_path / 'onnx'))}: cannot be loaded: ONNX Runtime cannot load model.onnx: .*INVALID_PROTOBUF"):
+        ModelEnsemble([tmp_path / "onnx"])

@@ -70,7 +70,10 @@ class OnnxModel:
 
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = torch.get_num_threads()
-        self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        try:
+            self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        except Exception as error:  # ONNX Runtime's errors (InvalidProtobuf, Fail, ...) derive from Exception alone
+            raise ValueError(f"ONNX Runtime cannot load {path.name}: {str(error).strip().splitlines()[0]}") from None
 
     def logits(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         feeds = {name: tensor.numpy() for name, tensor in batch.items()}
