@@ -68,7 +68,12 @@ wildcard_constraints:
         "size": one_of({spec.size for spec in STUDY.pretrained.values()}),
         "library": one_of(STUDY.predict.libraries if STUDY.predict else ()),
         "shard": r"\d+",
-        "engine": "onnx|onnx-int8",
+        # the configured ONNX engine alone (config predict.engine); none with torch
+        "engine": one_of(
+            (STUDY.predict.engine,)
+            if STUDY.predict and STUDY.predict.engine != "torch"
+            else ()
+        ),
     },
 
 
@@ -304,8 +309,8 @@ def library_similarity_inputs(wildcards):
 
 
 def predict_inputs(wildcards):
-    """Every split instance's model folder of the checkpoint (or its export for `predict.engine`), the library shard and its similarity to the training
-    fold."""
+    """Every split instance's model folder of the checkpoint (or its export for `predict.engine`), the library shard
+    and its similarity to the training fold."""
     return {
         "models": [
             layout.scoring_model(STUDY.predict.engine, instance=instance)

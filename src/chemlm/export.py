@@ -32,7 +32,6 @@ CHECK_FILE = "check.json"
 # The largest difference from torch's scores allowed on the test fold: of probabilities, or of values in the label's
 # training-fold sd (regression).
 TOLERANCE = {"onnx": 1e-4, "onnx-int8": 0.01}
-ENGINES = ("torch", *TOLERANCE)
 OPSET = 17
 # Files of the model folder that the export keeps beside model.onnx: everything but the torch weights.
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
