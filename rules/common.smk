@@ -21,7 +21,7 @@ envvars:
 
 
 from chemlm import layout
-from chemlm.config import ConfigError, Study, task_params
+from chemlm.config import FEATURE_BASELINES, ConfigError, Study, task_params
 from chemlm.io import is_url, url_filename
 
 # The config, validated once (one line naming the offending key), with the schema's defaults, as typed specs.
@@ -48,6 +48,16 @@ MTR_DESCRIPTORS = str(
 def one_of(names):
     """A wildcard constraint that matches exactly these names (`v1.5` matches only itself, not `v1x5`)."""
     return "|".join(re.escape(str(name)) for name in names) or "(?!)"
+
+
+# The baselines the `baseline` rule trains on a feature file; chemprop has its own rule.
+FEATURE_BASELINE = one_of(
+    [baseline for baseline in STUDY.baselines if baseline in FEATURE_BASELINES]
+)
+
+
+# The models whose embeddings are projected: the checkpoints and chemprop (the project and separation rules' `checkpoint`).
+EMBEDDED_MODEL = one_of(STUDY.embedded_models)
 
 
 # `checkpoint` is a Snakemake keyword, so that wildcard is named through a dict.
@@ -192,6 +202,16 @@ def instance_names(wildcards):
     return [instance.name for instance in STUDY.instances(wildcards.split)]
 
 
+def baseline_search(wildcards):
+    """(trials, Sobol seed) of the baseline's search on the validation fold, or None."""
+    search = STUDY.baseline_search(wildcards["baseline"])
+    return list(search) if search else None
+
+
+def baseline_features(wildcards):
+    return layout.baseline_features(wildcards.baseline)
+
+
 def fold_inputs(wildcards):
     return {
         "molecules": layout.data_file("molecules.csv"),
@@ -240,7 +260,13 @@ def projection_inputs(wildcards):
     """Both stages' embeddings and the labels; binary tasks also the predictions and threshold for TP/FP/TN/FN."""
     inputs = separation_inputs(wildcards)
     if STUDY.task_type(wildcards.task).value == "binary":
-        inputs["predictions"] = layout.finetune_file("predictions.csv")
+        inputs["predictions"] = layout.predictions(
+            wildcards.task,
+            wildcards.checkpoint,
+            wildcards.split,
+            wildcards.instance,
+            STUDY.is_baseline(wildcards.checkpoint),
+        )
         inputs["metrics"] = layout.metrics(model="{checkpoint}")
     return inputs
 
@@ -334,7 +360,20 @@ def predict_baseline_inputs(wildcards):
             for instance in instances
         ],
         "library": layout.library_shard_file("molecules.csv.gz"),
-        "library_fingerprints": layout.library_shard_file("ecfp4.npy"),
+        "library_features": layout.library_features(wildcards.baseline),
+        "similarity": layout.library_similarity(),
+    }
+
+
+def predict_chemprop_inputs(wildcards):
+    """chemprop's model folders of every split instance (each with its calibration), the library shard and its
+    similarity."""
+    return {
+        "models": [
+            layout.baseline_file("model", baseline="chemprop", instance=instance)
+            for instance in STUDY.instances(wildcards.split)
+        ],
+        "library": layout.library_shard_file("molecules.csv.gz"),
         "similarity": layout.library_similarity(),
     }
 

@@ -25,6 +25,28 @@ rule embed:
         "../scripts/embed.py"
 
 
+# chemprop's learned molecule vectors (the aggregation's output) at initialisation and trained, as `embed` writes a
+# checkpoint's: projected and scored for separation by the same rules.
+rule embed_chemprop:
+    input:
+        unpack(fold_inputs),
+        model=layout.baseline_file("model", baseline="chemprop"),
+    output:
+        zeroshot=layout.embeddings(checkpoint="chemprop", stage="zeroshot"),
+        finetuned=layout.embeddings(checkpoint="chemprop", stage="finetuned"),
+    log:
+        layout.log("embed_chemprop"),
+    benchmark:
+        layout.benchmark("embed_chemprop")
+    conda:
+        "../envs/chemprop.yaml"
+    threads: 4
+    params:
+        seed=model_seed,
+    script:
+        "../scripts/embed_chemprop.py"
+
+
 # One job per projection method: adding a method computes it alone, removing one drops it from the report.
 rule project:
     input:
@@ -47,6 +69,8 @@ rule project:
         layout.log("project"),
     benchmark:
         layout.benchmark("project")
+    wildcard_constraints:
+        checkpoint=EMBEDDED_MODEL,
     conda:
         "../envs/plotting.yaml"
     params:
@@ -65,6 +89,8 @@ rule separation:
         layout.log("separation"),
     benchmark:
         layout.benchmark("separation")
+    wildcard_constraints:
+        checkpoint=EMBEDDED_MODEL,
     conda:
         "../envs/plotting.yaml"
     params:

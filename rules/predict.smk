@@ -32,6 +32,26 @@ rule library:
         "../scripts/library.py"
 
 
+# A shard's ECFP4 counts and RDKit descriptors, where LightGBM scores the library.
+rule library_descriptors:
+    input:
+        molecules=layout.library_shard_file("molecules.csv.gz"),
+        names=MTR_DESCRIPTORS,
+    output:
+        layout.library_shard_file("descriptors.npz"),
+    log:
+        layout.log("library_descriptors"),
+    benchmark:
+        layout.benchmark("library_descriptors")
+    conda:
+        "../envs/chemistry.yaml"
+    threads: 4
+    params:
+        rdkit_time_limit=STUDY.rdkit_time_limit,
+    script:
+        "../scripts/library_descriptors.py"
+
+
 rule library_qc:
     input:
         library_shard_qcs,
@@ -111,6 +131,8 @@ rule predict_baseline:
         layout.log("predict_baseline"),
     benchmark:
         layout.benchmark("predict_baseline")
+    wildcard_constraints:
+        baseline=FEATURE_BASELINE,
     conda:
         "../envs/plotting.yaml"
     threads: 4
@@ -119,6 +141,26 @@ rule predict_baseline:
         calibration=STUDY.calibration,
     script:
         "../scripts/predict_baseline.py"
+
+
+rule predict_chemprop:
+    input:
+        unpack(predict_chemprop_inputs),
+    output:
+        layout.shard_predictions(model="chemprop"),
+    log:
+        layout.log("predict_chemprop"),
+    benchmark:
+        layout.benchmark("predict_chemprop")
+    conda:
+        "../envs/chemprop.yaml"
+    threads: 4
+    resources:
+        gpu=1,
+    params:
+        calibration=STUDY.calibration,
+    script:
+        "../scripts/predict_chemprop.py"
 
 
 rule merge_predictions:

@@ -1,4 +1,4 @@
-"""Adapter: train one fingerprint baseline on one task, split and seed; write its predictions and calibration."""
+"""Adapter: train one fingerprint or LightGBM baseline on one task, split and seed; write its predictions and calibration."""
 
 from chemlm.baselines import train_baseline
 from chemlm.logs import step_log
@@ -8,7 +8,7 @@ with step_log(snakemake):
     train_baseline(
         molecules_csv=snakemake.input.molecules,
         split_csv=snakemake.input.split,
-        fingerprints_npz=snakemake.input.fingerprints,
+        features_npz=snakemake.input.features,
         task=TaskSpec.from_config(snakemake.wildcards.task, snakemake.params.task),
         baseline=snakemake.wildcards.baseline,
         seed=snakemake.params.seed,

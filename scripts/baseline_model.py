@@ -8,7 +8,7 @@ with step_log(snakemake):
     write_fitted(
         molecules_csv=snakemake.input.molecules,
         split_csv=snakemake.input.split,
-        fingerprints_npz=snakemake.input.fingerprints,
+        features_npz=snakemake.input.features,
         settings_json=snakemake.input.settings,
         task=TaskSpec.from_config(snakemake.wildcards.task, snakemake.params.task),
         baseline=snakemake.wildcards.baseline,

@@ -11,7 +11,7 @@ with step_log(snakemake):
         task=TaskSpec.from_config(snakemake.wildcards.task, snakemake.params.task),
         calibration_method=snakemake.params.calibration,
         library_csv=snakemake.input.library,
-        library_npy=snakemake.input.library_fingerprints,
+        library_features=snakemake.input.library_features,
         similarity_csv=snakemake.input.similarity,
         out_csv=snakemake.output[0],
     )

@@ -87,6 +87,9 @@ def tiny_config() -> dict:
         "evaluate": {"bootstrap_samples": 50},
         "project": {"methods": ["pca"]},  # UMAP's first call alone takes ~13 s
         "baseline_trees": 10,
+        # every baseline kind, chemprop's tiny (a few seconds a fit)
+        "baselines": ["ecfp4_rf", "ecfp4_logreg", "lgbm", "chemprop"],
+        "chemprop": {"hidden_size": 16, "ffn_hidden_size": 16, "depth": 2, "max_epochs": 3},
         # 199 rows in 2 shards: each scored by its own jobs, then merged; by the models exported to ONNX with int8 weights.
         # One task: the other task types' scores are tested in test_predict.py and test_export.py
         "predict": {"libraries": {"candidates": {"source": str(REPO / "resources" / "demo" / "library.smi")}}, "tasks": ["hiv"],
@@ -104,6 +107,7 @@ def study_config() -> dict:
     `write_study` puts the files it names in a working directory."""
     config = tiny_config()
     del config["predict"]  # scoring libraries is tested in test_workflow.py; here it would only add jobs
+    del config["baselines"], config["chemprop"]  # the default ECFP4 baselines; the others are tested in test_workflow.py
     config["tasks"] = {"hiv": config["tasks"]["hiv"]}
     config["checkpoints"] = {
         "tinyA": tiny_scratch_entry(),

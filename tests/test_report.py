@@ -516,9 +516,11 @@ def test_baselines_are_marked_searched_only_when_their_search_ran(study, tmp_pat
     """`search.baselines` with global trials 0 searches nothing for the baselines (the rule passes no search), so
     the overview does not say their settings were searched."""
     config, results = study
-    assert Study.from_config({**config, "search": {"trials": 2, "baselines": True}}).baseline_search is not None
+    assert Study.from_config({**config, "search": {"trials": 2, "baselines": True}}).baseline_search("ecfp4_rf") == (2, 0)
+    named = Study.from_config({**config, "search": {"trials": 2, "baselines": ["ecfp4_logreg"]}})
+    assert named.baseline_search("ecfp4_rf") is None and named.baseline_search("ecfp4_logreg") == (2, 0)
     not_run = {**config, "search": {"trials": 0, "baselines": True}}
-    assert Study.from_config(not_run).baseline_search is None
+    assert Study.from_config(not_run).baseline_search("ecfp4_rf") is None
     write_report(not_run, declared(not_run), REPO, tmp_path / "index.html", tmp_path / "summary.md", root=results.parent)
     page = (tmp_path / "index.html").read_text()
     assert "<td>baseline</td>" in page and "settings searched" not in page

@@ -19,7 +19,7 @@ from workflow_jobs import parse_dry_run
 pytestmark = pytest.mark.integration
 
 TASKS = ("hiv", "activity", "tox21", "esol")
-MODELS = {"tiny", "ecfp4_rf", "ecfp4_logreg"}  # the checkpoint and the default fingerprint baselines
+MODELS = {"tiny", "ecfp4_rf", "ecfp4_logreg", "lgbm", "chemprop"}  # the checkpoint and every baseline
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +53,7 @@ def test_baselines_are_rows_beside_the_checkpoint_with_its_prediction_format(fin
         assert set(rows["checkpoint"]) == MODELS and (rows["n_instances"] == 1).all(), task
     for task in TASKS:
         finetuned = pd.read_csv(finished_run / layout.finetune_file("predictions.csv", task, "tiny", "scaffold", 0), dtype={"mol_id": str})
-        for baseline in ("ecfp4_rf", "ecfp4_logreg"):
+        for baseline in ("ecfp4_rf", "ecfp4_logreg", "lgbm", "chemprop"):
             predictions = pd.read_csv(
                 finished_run / layout.baseline_predictions(task, baseline, "scaffold", 0), dtype={"mol_id": str}
             )
@@ -195,7 +195,7 @@ def test_checkpoint_named_like_a_baseline_stops_with_one_line(tmp_path):
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     run = snakemake(tmp_path, "-n")
     assert run.returncode != 0
-    expected = "Config error: config key 'checkpoints.ecfp4_rf': the name of a baseline (reserved: ecfp4_rf, ecfp4_logreg)"
+    expected = "Config error: config key 'checkpoints.ecfp4_rf': the name of a baseline (reserved: ecfp4_rf, ecfp4_logreg, lgbm, chemprop)"
     assert expected in run.stderr.splitlines()
 
 

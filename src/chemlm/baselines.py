@@ -1,9 +1,10 @@
-"""Fingerprint baselines on the transformers' splits and seeds: ECFP4 with a random forest or a linear model.
+"""Fingerprint baselines on the transformers' splits and seeds: ECFP4 with a random forest or a linear model, and
+LightGBM on ECFP4 counts and RDKit's 2-D descriptors.
 
 Predictions are written in exactly the fine-tuning format (docs/design.md, item 5), so that evaluation,
 the summary and the report treat a baseline like any fine-tuned checkpoint. Multi-class tasks get one
 native multi-class model; multi-label and multi-output regression tasks one model per label, trained on
-the molecules where that label is present. Only scikit-learn: no rdkit (fingerprints come from a file),
+the molecules where that label is present. Only scikit-learn and LightGBM: no rdkit (features come from a file),
 no torch.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,20 +23,25 @@ from sklearn.base import BaseEstimator
 from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 from sklearn.linear_model import LogisticRegression, Ridge
 
-from chemlm.calibration import CALIBRATED_TYPES, apply, fit_predictions
+from chemlm.calibration import CALIBRATED_TYPES, apply
 from chemlm.config import BASELINES
 from chemlm.metrics import HIGHER_IS_BETTER, validation_score
-from chemlm.search import Dimension, SearchSpace, TrialResult, select
+from chemlm.run_files import PREDICTED_FOLDS, write_run_files
+from chemlm.search import Dimension, SearchSpace, search_in_job
 from chemlm.folds import load_fold_tables
-from chemlm.io import InputError, atomic_path, read_json, write_csv, write_json
+from chemlm.io import InputError, atomic_path, read_json
 
 from chemlm.scoring import Scores, ensemble_scores, library_chunks, similarity_chunks, write_scores
-from chemlm.tasks import TaskSpec, TaskType, label_header, prediction_header
+from chemlm.tasks import TaskSpec, TaskType, prediction_header
 
 logger = logging.getLogger(__name__)
 
-PREDICTED_FOLDS = ("valid", "test")
 LOGREG_MAX_ITER = 10_000
+
+
+def check_mol_ids(path: Path, file_ids: np.ndarray, mol_ids: np.ndarray, rule: str) -> None:
+    if len(file_ids) != len(mol_ids) or not (file_ids == np.asarray(mol_ids, dtype=str)).all():
+        raise InputError(f"{path}: its mol_ids do not match molecules.csv; rerun the {rule}")
 
 
 def read_fingerprints(path: Path, mol_ids: np.ndarray) -> np.ndarray:
@@ -44,9 +51,31 @@ def read_fingerprints(path: Path, mol_ids: np.ndarray) -> np.ndarray:
             file_ids, packed, n_bits = data["mol_id"].astype(str), data["bits"], int(data["n_bits"])
     except (OSError, KeyError, ValueError) as error:
         raise InputError(f"{path}: not a fingerprints file ({error})") from None
-    if len(file_ids) != len(mol_ids) or not (file_ids == np.asarray(mol_ids, dtype=str)).all():
-        raise InputError(f"{path}: its mol_ids do not match molecules.csv; rerun the fingerprints")
+    check_mol_ids(path, file_ids, mol_ids, "fingerprints")
     return np.unpackbits(packed, axis=1, count=n_bits)
+
+
+def count_features(counts: np.ndarray, descriptors: np.ndarray) -> np.ndarray:
+    """LightGBM's feature matrix: the ECFP4 counts, then the descriptors (NaN: missing)."""
+    return np.hstack([counts.astype(np.float32), descriptors.astype(np.float32)])
+
+
+def read_count_features(path: Path, mol_ids: np.ndarray | None = None) -> np.ndarray:
+    """The LightGBM features (chemlm.descriptors.write_count_features) of `mol_ids`, which must be the file's
+    molecules in its order (None: every row, as a library shard's file has them)."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            file_ids, counts, descriptors = data["mol_id"].astype(str), data["counts"], data["descriptors"]
+    except (OSError, KeyError, ValueError) as error:
+        raise InputError(f"{path}: not a features file of ECFP4 counts and descriptors ({error})") from None
+    if mol_ids is not None:
+        check_mol_ids(path, file_ids, mol_ids, "descriptors")
+    return count_features(counts, descriptors)
+
+
+def read_features(path: Path, mol_ids: np.ndarray, baseline: str) -> np.ndarray:
+    """The baseline's features of `mol_ids` from its features file (chemlm.layout.baseline_features)."""
+    return read_count_features(path, mol_ids) if baseline == "lgbm" else read_fingerprints(path, mol_ids)
 
 
 # What the baseline search draws (chemlm.search), the fingerprint counterpart of the fine-tuning space: the forest's
@@ -61,19 +90,34 @@ SEARCH_SPACES = {  # (baseline, is classification) -> space
     ("ecfp4_logreg", True): LINEAR_SPACE,
     ("ecfp4_logreg", False): LINEAR_SPACE,
 }
+# LightGBM: leaves per tree, learning rate, the most boosting rounds (early stopping on the validation fold ends
+# sooner) and the share of features each tree sees.
+LGBM_SPACE = SearchSpace((
+    Dimension("num_leaves", "choice", (15, 31, 63)),
+    Dimension("learning_rate", "log", (0.01, 0.2)),
+    Dimension("n_estimators", "choice", (250, 500, 1000)),
+    Dimension("feature_fraction", "choice", (0.1, 0.3, 0.6, 1.0)),
+))
+SEARCH_SPACES |= {("lgbm", True): LGBM_SPACE, ("lgbm", False): LGBM_SPACE}
+# Boosting stops when the validation fold's loss has not improved for this many rounds; the best round is kept.
+LGBM_EARLY_STOPPING_ROUNDS = 50
 
 
 def default_settings(baseline: str, task_type: TaskType, trees: int) -> dict:
     """Without a search: `trees` trees trying sqrt(2048) bits per split for classification and a third of them for
-    regression (Breiman's recommendations, as MoleculeNet's forests), or C = 1."""
+    regression (Breiman's recommendations, as MoleculeNet's forests); C = 1; LightGBM's 31 leaves at a learning rate
+    of 0.05 for at most 1,000 rounds (early stopping decides), each tree seeing 30% of the 2,247 features."""
     if baseline == "ecfp4_rf":
         return {"n_estimators": trees, "max_features": "sqrt" if task_type.is_classification else 0.33}
+    if baseline == "lgbm":
+        return {"num_leaves": 31, "learning_rate": 0.05, "n_estimators": 1000, "feature_fraction": 0.3}
     return {"C": 1.0}
 
 
 def make_model(baseline: str, task_type: TaskType, seed: int, threads: int, settings: dict) -> BaseEstimator:
-    """An unfitted scikit-learn model; classifiers weight classes by inverse frequency, like fine-tuning. A ridge
-    regression (regression tasks) takes `C` as its inverse regularisation, alpha = 1 / C."""
+    """An unfitted scikit-learn (or LightGBM's scikit-learn) model; classifiers weight classes by inverse frequency,
+    like fine-tuning. A ridge regression (regression tasks) takes `C` as its inverse regularisation, alpha = 1 / C.
+    LightGBM is deterministic for a seed and thread count (`deterministic`, row-wise histograms)."""
     classification = task_type.is_classification
     if baseline == "ecfp4_rf":
         forest = dict(n_estimators=settings["n_estimators"], max_features=settings["max_features"], n_jobs=threads, random_state=seed)
@@ -82,14 +126,23 @@ def make_model(baseline: str, task_type: TaskType, seed: int, threads: int, sett
         if classification:
             return LogisticRegression(C=settings["C"], max_iter=LOGREG_MAX_ITER, class_weight="balanced")
         return Ridge(alpha=1.0 / settings["C"])
+    if baseline == "lgbm":
+        import lightgbm
+
+        boosting = dict(
+            num_leaves=settings["num_leaves"], learning_rate=settings["learning_rate"], n_estimators=settings["n_estimators"],
+            colsample_bytree=settings["feature_fraction"], random_state=seed, n_jobs=threads, deterministic=True,
+            force_row_wise=True, verbose=-1,
+        )
+        return lightgbm.LGBMClassifier(**boosting, class_weight="balanced") if classification else lightgbm.LGBMRegressor(**boosting)
     raise InputError(f"baseline '{baseline}': expected one of {', '.join(BASELINES)}")
 
 
-def features(bits: np.ndarray, baseline: str) -> np.ndarray | sparse.csr_matrix:
-    """Trees take dense float32 bits; linear models a sparse matrix (about 2 % of ECFP4 bits are set)."""
+def features(values: np.ndarray, baseline: str) -> np.ndarray | sparse.csr_matrix:
+    """Trees take dense float32 values; linear models a sparse matrix (about 2 % of ECFP4 bits are set)."""
     if baseline == "ecfp4_logreg":
-        return sparse.csr_matrix(bits, dtype=np.float64)
-    return bits.astype(np.float32)
+        return sparse.csr_matrix(values, dtype=np.float64)
+    return values.astype(np.float32, copy=False)
 
 
 @dataclass
@@ -113,28 +166,62 @@ class LabelModel:
         return probabilities
 
 
-def fit_label(model: BaseEstimator, x_train, y_train: np.ndarray, classes: list, context: str) -> LabelModel:
-    """`model` fitted; with one class in training there is nothing to learn: that class gets probability 1."""
+def fit_label(model: BaseEstimator, x_train, y_train: np.ndarray, classes: list, context: str, valid: tuple | None = None) -> LabelModel:
+    """`model` fitted; with one class in training there is nothing to learn: that class gets probability 1.
+    A LightGBM model stops boosting on `valid` = (x, y), the validation fold's molecules with this label."""
     if classes:
         present = np.unique(y_train)
         if len(present) == 1:
             logger.warning("%s: only class %s in the training fold; predicting it with probability 1", context, present[0])
             return LabelModel(None, classes, present[0])
+    if type(model).__module__.startswith("lightgbm"):
+        return LabelModel(fit_boosting(model, x_train, y_train, valid, context), classes)
     return LabelModel(model.fit(x_train, y_train), classes)
+
+
+def fit_boosting(model: BaseEstimator, x_train, y_train: np.ndarray, valid: tuple | None, context: str) -> BaseEstimator:
+    """LightGBM boosting until the validation fold's metric has not improved for LGBM_EARLY_STOPPING_ROUNDS rounds,
+    keeping the best round. The metric is fine-tuning's where LightGBM has it (chemlm.metrics.validation_score: AUROC
+    of a binary label, RMSE), log loss for multi-class (macro-F1 is not smooth enough to stop on) and for a validation
+    fold with one class. Validation molecules of a class the training fold lacks are left out (the model cannot
+    predict it); without validation molecules it boosts every round."""
+    import lightgbm
+
+    x_valid, y_valid = valid if valid is not None else (None, np.empty(0))
+    if hasattr(model, "predict_proba"):
+        known = np.isin(y_valid, np.unique(y_train))
+        x_valid, y_valid = (x_valid[known], y_valid[known]) if len(y_valid) else (x_valid, y_valid)
+    if not len(y_valid):
+        logger.warning("%s: no validation molecules; LightGBM boosts all %d rounds", context, model.n_estimators)
+        return model.fit(x_train, y_train)
+    if not hasattr(model, "predict_proba"):
+        model.set_params(metric="rmse")
+    elif len(np.unique(y_train)) > 2:
+        model.set_params(metric="multi_logloss")
+    else:
+        model.set_params(metric="auc" if len(np.unique(y_valid)) == 2 else "binary_logloss")
+    # eval_set, not LightGBM 4.7's eval_X/eval_y, which its classifier does not encode (string classes fail)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The argument 'eval_set' is deprecated")
+        model.fit(x_train, y_train, eval_set=[(x_valid, y_valid)],
+                  callbacks=[lightgbm.early_stopping(LGBM_EARLY_STOPPING_ROUNDS, first_metric_only=True, verbose=False)])
+    logger.info("%s: LightGBM kept round %d of %d", context, model.best_iteration_, model.n_estimators)
+    return model
 
 
 @dataclass
 class FittedBaseline:
-    """A baseline trained on a train fold: prediction columns and their models, for any fingerprints."""
+    """A baseline trained on a train fold: prediction columns and their models, for any molecules' features."""
 
     baseline: str
     task: TaskSpec
     columns: list[str]
     models: list[LabelModel]
 
-    def predict(self, bits: np.ndarray) -> np.ndarray:
-        """(n, columns) probabilities of the positive class (multi-class: of each class) or values."""
-        x = features(bits, self.baseline)
+    def predict(self, values: np.ndarray) -> np.ndarray:
+        """(n, columns) probabilities of the positive class (multi-class: of each class) or values, from the
+        baseline's features (`read_features`)."""
+        x = features(values, self.baseline)
         if self.task.type is TaskType.MULTICLASS:
             return self.models[0].predict(x)
         if self.task.type is TaskType.REGRESSION:
@@ -143,57 +230,45 @@ class FittedBaseline:
 
 
 def fit_baseline(
-    baseline: str, task: TaskSpec, molecules: pd.DataFrame, bits: np.ndarray, seed: int, threads: int, settings: dict
+    baseline: str, task: TaskSpec, molecules: pd.DataFrame, values: np.ndarray, seed: int, threads: int, settings: dict
 ) -> FittedBaseline:
-    """`baseline` with `settings` trained on the train fold of `molecules` (with its `fold` column); `bits` in
-    molecules order."""
-    x = features(bits, baseline)
-    train = (molecules["fold"] == "train").to_numpy()
+    """`baseline` with `settings` trained on the train fold of `molecules` (with its `fold` column; LightGBM stops on
+    its valid fold); `values` (its features) in molecules order."""
+    x = features(values, baseline)
+    train, valid = ((molecules["fold"] == fold).to_numpy() for fold in ("train", "valid"))
 
     def model() -> BaseEstimator:
         return make_model(baseline, task.type, seed, threads, settings)
+
+    def labelled(fold: np.ndarray, label: str, kind: type) -> tuple:
+        rows = fold & molecules[label].notna().to_numpy()
+        labels = molecules.loc[rows, label]
+        return x[rows], (labels.astype(str) if kind is str else labels.astype(float).astype(kind)).to_numpy()
 
     if task.type is TaskType.MULTICLASS:
         label = task.label_columns[0]
         # Class names and their order as fine-tuning has them (LabelEncoding.fit).
         classes = sorted(molecules[label].dropna().astype(str).unique())
-        rows = train & molecules[label].notna().to_numpy()
-        fitted = fit_label(model(), x[rows], molecules.loc[rows, label].astype(str).to_numpy(), classes, f"label '{label}'")
+        fitted = fit_label(model(), *labelled(train, label, str), classes, f"label '{label}'", labelled(valid, label, str))
         return FittedBaseline(baseline, task, [prediction_header(name) for name in classes], [fitted])
-    models = []
-    for label in task.label_columns:
-        rows = train & molecules[label].notna().to_numpy()
-        y = molecules.loc[rows, label].to_numpy(dtype=float)
-        if task.type is TaskType.REGRESSION:
-            models.append(fit_label(model(), x[rows], y, [], f"label '{label}'"))
-        else:
-            models.append(fit_label(model(), x[rows], y.astype(int), [0, 1], f"label '{label}'"))
+    kind, classes = (float, []) if task.type is TaskType.REGRESSION else (int, [0, 1])
+    models = [fit_label(model(), *labelled(train, label, kind), classes, f"label '{label}'", labelled(valid, label, kind))
+              for label in task.label_columns]
     return FittedBaseline(baseline, task, [prediction_header(label) for label in task.label_columns], models)
 
 
 def search_settings(
-    baseline: str, task: TaskSpec, molecules: pd.DataFrame, bits: np.ndarray, seed: int, threads: int, trials: int, search_seed: int
+    baseline: str, task: TaskSpec, molecules: pd.DataFrame, values: np.ndarray, seed: int, threads: int, trials: int, search_seed: int
 ) -> dict:
     """The baseline's search: each trial's settings trained on the train fold and scored on the valid fold alone."""
     valid = (molecules["fold"] == "valid").to_numpy()
-    maximise = HIGHER_IS_BETTER[task.type]
-    results = []
-    scored: dict[tuple, float] = {}  # a choice-only space draws the same settings again: the same seed gives the same model
-    for trial, settings in enumerate(SEARCH_SPACES[baseline, task.type.is_classification].trials(trials, search_seed)):
-        started = time.perf_counter()
-        key = tuple(sorted(settings.items()))
-        if key not in scored:
-            fitted = fit_baseline(baseline, task, molecules, bits, seed, threads, settings)
-            scored[key] = float(validation_score(task.type, validation_truth(task, molecules[valid], fitted), fitted.predict(bits[valid])))
-        results.append(TrialResult(trial, seed, scored[key], time.perf_counter() - started, settings))
-        logger.info("%s trial %d %s: validation metric %.4f", baseline, trial, settings, scored[key])
-    best, means = select(results, maximise)
-    return {
-        "searched": True, "settings": results[best].params, "trial": best,
-        "selected_on": "the validation fold; the test fold is never read",
-        "trials": [{"trial": result.trial, "params": result.params, "valid_metric": result.valid_metric,
-                    "seconds": round(result.seconds, 2)} for result in results],
-    }
+
+    def score(settings: dict) -> float:
+        fitted = fit_baseline(baseline, task, molecules, values, seed, threads, settings)
+        return validation_score(task.type, validation_truth(task, molecules[valid], fitted), fitted.predict(values[valid]))
+
+    space = SEARCH_SPACES[baseline, task.type.is_classification]
+    return search_in_job(space, trials, search_seed, seed, HIGHER_IS_BETTER[task.type], score, baseline)
 
 
 def validation_truth(task: TaskSpec, rows: pd.DataFrame, fitted: FittedBaseline) -> np.ndarray:
@@ -208,7 +283,7 @@ def validation_truth(task: TaskSpec, rows: pd.DataFrame, fitted: FittedBaseline)
 def train_baseline(
     molecules_csv: Path,
     split_csv: Path,
-    fingerprints_npz: Path,
+    features_npz: Path,
     task: TaskSpec,
     baseline: str,
     seed: int,
@@ -224,24 +299,14 @@ def train_baseline(
     with the best validation metric (the search reads no test label), else the defaults."""
     started = time.perf_counter()
     molecules = load_fold_tables(Path(molecules_csv), Path(split_csv))
-    bits = read_fingerprints(Path(fingerprints_npz), molecules["mol_id"].to_numpy())
+    values = read_features(Path(features_npz), molecules["mol_id"].to_numpy(), baseline)
     record = {"searched": search is not None, "settings": default_settings(baseline, task.type, trees), "trials": []}
     if search is not None:
-        record = search_settings(baseline, task, molecules, bits, seed, threads, *search)
-    fitted = fit_baseline(baseline, task, molecules, bits, seed, threads, record["settings"])
+        record = search_settings(baseline, task, molecules, values, seed, threads, *search)
+    fitted = fit_baseline(baseline, task, molecules, values, seed, threads, record["settings"])
     predicted = molecules["fold"].isin(PREDICTED_FOLDS).to_numpy()
-    columns, values = fitted.columns, fitted.predict(bits[predicted])
-    rows = molecules[predicted]
-    table = pd.DataFrame({"mol_id": rows["mol_id"].to_numpy(), "fold": rows["fold"].to_numpy()})
-    for label in task.label_columns:
-        table[label_header(label)] = rows[label].to_numpy()
-    for column, column_values in zip(columns, values.T):
-        table[column] = column_values
-    # valid rows first, then test, as fine-tuning writes them
-    table = table.sort_values("fold", key=lambda fold: fold.map(PREDICTED_FOLDS.index), kind="stable").reset_index(drop=True)
-    write_csv(table, predictions_csv)
-    write_json(fit_predictions(table, task), calibration_json)
-    write_json(record, settings_json)
+    table = write_run_files(task, molecules[predicted], fitted.columns, fitted.predict(values[predicted]), record,
+                            predictions_csv, calibration_json, settings_json)
     logger.info(
         "task '%s', baseline '%s', seed %d: trained on %d molecules, predicted %d (%.1f s)",
         task.name, baseline, seed, int((molecules["fold"] == "train").sum()), len(table), time.perf_counter() - started,
@@ -255,11 +320,46 @@ def train_baseline(
 TRUSTED_MODEL_TYPES = ["sklearn.tree._tree.Tree"]
 
 
+@dataclass
+class StoredBooster:
+    """A LightGBM model read back from its own text format (no pickle), predicting as the fitted estimator did."""
+
+    booster: object  # lightgbm.Booster
+    classes_: list | None  # the classes in LightGBM's output order; None for regression
+
+    @classmethod
+    def from_text(cls, text: str, classes: list | None) -> StoredBooster:
+        import lightgbm
+
+        return cls(lightgbm.Booster(model_str=text), classes)
+
+    def predict(self, x) -> np.ndarray:
+        return self.booster.predict(x)
+
+    def predict_proba(self, x) -> np.ndarray:
+        probabilities = self.booster.predict(x)
+        return np.column_stack([1.0 - probabilities, probabilities]) if probabilities.ndim == 1 else probabilities
+
+
+def stored_model(model: BaseEstimator | None) -> dict:
+    """A label's model as save_fitted stores it: LightGBM's as its text (its best round's trees), others as they are."""
+    if model is not None and type(model).__module__.startswith("lightgbm"):
+        classes = [np.asarray(name).item() for name in model.classes_] if hasattr(model, "classes_") else None
+        return {"model": None, "lgbm_model": model.booster_.model_to_string(), "lgbm_classes": classes}
+    return {"model": model}
+
+
+def loaded_model(stored: dict) -> BaseEstimator | StoredBooster | None:
+    if stored.get("lgbm_model") is not None:
+        return StoredBooster.from_text(stored["lgbm_model"], stored["lgbm_classes"])
+    return stored["model"]
+
+
 def save_fitted(fitted: FittedBaseline, path: Path) -> None:
     """A fitted baseline's models and prediction columns, as one skops file."""
     import skops.io
 
-    models = [{"model": label.model, "classes": [np.asarray(name).item() for name in label.classes],
+    models = [{**stored_model(label.model), "classes": [np.asarray(name).item() for name in label.classes],
                "only_class": None if label.only_class is None else np.asarray(label.only_class).item()} for label in fitted.models]
     with atomic_path(path) as temporary:
         skops.io.dump({"baseline": fitted.baseline, "columns": fitted.columns, "models": models}, temporary)
@@ -274,29 +374,30 @@ def load_fitted(path: Path, task: TaskSpec) -> FittedBaseline:
 
     try:
         stored = skops.io.load(path, trusted=TRUSTED_MODEL_TYPES)
-        models = [LabelModel(model["model"], list(model["classes"]), model["only_class"]) for model in stored["models"]]
+        models = [LabelModel(loaded_model(model), list(model["classes"]), model["only_class"]) for model in stored["models"]]
         return FittedBaseline(stored["baseline"], task, list(stored["columns"]), models)
     except (OSError, zipfile.BadZipFile, KeyError, TypeError, ValueError, UntrustedTypesFoundException) as error:
         raise InputError(f"{path}: not a stored baseline ({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})") from None
 
 
 def write_fitted(
-    molecules_csv: Path, split_csv: Path, fingerprints_npz: Path, settings_json: Path, task: TaskSpec, baseline: str,
+    molecules_csv: Path, split_csv: Path, features_npz: Path, settings_json: Path, task: TaskSpec, baseline: str,
     seed: int, threads: int, out_path: Path,
 ) -> FittedBaseline:
     """`baseline` trained again exactly as the baseline rule trained it (same train fold, settings and random_state),
     stored for scoring libraries, so that every shard of a library is scored by the same fitted models."""
     started = time.perf_counter()
     molecules = load_fold_tables(Path(molecules_csv), Path(split_csv))
-    bits = read_fingerprints(Path(fingerprints_npz), molecules["mol_id"].to_numpy())
-    fitted = fit_baseline(baseline, task, molecules, bits, seed, threads, read_json(settings_json)["settings"])
+    values = read_features(Path(features_npz), molecules["mol_id"].to_numpy(), baseline)
+    fitted = fit_baseline(baseline, task, molecules, values, seed, threads, read_json(settings_json)["settings"])
     save_fitted(fitted, Path(out_path))
     logger.info("task '%s', baseline '%s', seed %d: trained and stored (%.1f s)", task.name, baseline, seed, time.perf_counter() - started)
     return fitted
 
 
 class BaselineEnsemble:
-    """A baseline of one task trained on each split instance's train fold, scoring a library's fingerprints together."""
+    """A baseline of one task trained on each split instance's train fold, scoring a library's features together:
+    packed ECFP4 bits (the ECFP4 baselines) or ECFP4 counts and descriptors (LightGBM), row for row."""
 
     def __init__(self, fitted: list[FittedBaseline], calibrations: list[dict], calibration_method: str):
         self.fitted, self.calibrations, self.calibration_method = fitted, calibrations, calibration_method
@@ -304,9 +405,11 @@ class BaselineEnsemble:
         self.task_type = task.type
         self.names = [column.removeprefix(prediction_header("")) for column in fitted[0].columns]
 
-    def score(self, rows: pd.DataFrame, packed_bits: np.ndarray | None) -> Scores:
-        bits = np.unpackbits(np.asarray(packed_bits, dtype=np.uint8), axis=1)
-        per_model = [model.predict(bits) for model in self.fitted]
+    def score(self, rows: pd.DataFrame, library_features: np.ndarray | None) -> Scores:
+        values = np.asarray(library_features)
+        if self.fitted[0].baseline != "lgbm":
+            values = np.unpackbits(values.astype(np.uint8, copy=False), axis=1)
+        per_model = [model.predict(values) for model in self.fitted]
         calibrated = None
         if self.task_type in CALIBRATED_TYPES:
             calibrated = [apply(calibration, self.calibration_method, self.names, values) for calibration, values in zip(self.calibrations, per_model)]
@@ -319,14 +422,18 @@ def score_library(
     task: TaskSpec,
     calibration_method: str,
     library_csv: Path,
-    library_npy: Path,
-    similarity_csv: Path,
+    library_features: Path,
+    similarity_csv: Path | None,
     out_csv: Path,
 ) -> int:
     """The library (or a shard of it) scored by a baseline's stored models of every split instance
-    (docs/design.md, "Predictions")."""
+    (docs/design.md, "Predictions"); `library_features` is the shard's file chemlm.layout.library_features names."""
     fitted = [load_fitted(Path(path), task) for path in model_paths]
     calibrations = [read_json(path) for path in calibration_jsons]
     ensemble = BaselineEnsemble(fitted, calibrations, calibration_method)
-    packed = np.load(library_npy, mmap_mode="r")
-    return write_scores(ensemble, library_chunks(library_csv), out_csv, packed, similarity_chunks(similarity_csv))
+    if fitted[0].baseline == "lgbm":
+        values = read_count_features(Path(library_features))
+    else:
+        values = np.load(library_features, mmap_mode="r")
+    similarity = similarity_chunks(similarity_csv) if similarity_csv is not None else None
+    return write_scores(ensemble, library_chunks(library_csv), out_csv, values, similarity)

@@ -28,6 +28,7 @@ from pathlib import Path
 from chemlm.calibration import METHODS
 from chemlm.io import InputError
 from chemlm.isolation import DEFAULT_TIME_LIMIT, Isolation
+from chemlm.layout import CHEMPROP_DESCRIPTION
 
 
 def score_file(
@@ -39,10 +40,20 @@ def score_file(
     were (when RDKit is installed; else as given, and each row says so), averaged over SMILES variants as the models
     were evaluated unless `test_time_augment` is False."""
     from chemlm.library import add_random_smiles, prepare_chunk, rdkit_available, read_chunks  # RDKit, where installed
-    from chemlm.predict import ModelEnsemble  # torch and transformers load only for a command that needs them
     from chemlm.scoring import write_scores
 
-    ensemble = ModelEnsemble(model_dirs, calibration_method, test_time_augment=test_time_augment)
+    # torch, transformers and chemprop load only for a command that needs them
+    chemprop_folders = [folder for folder in model_dirs if (Path(folder) / CHEMPROP_DESCRIPTION).is_file()]
+    if chemprop_folders and len(chemprop_folders) < len(model_dirs):
+        raise InputError(f"{chemprop_folders[0]}: a chemprop model among fine-tuned ones; score them in separate ensembles")
+    if chemprop_folders:
+        from chemlm.models.mpnn import MpnnEnsemble
+
+        ensemble = MpnnEnsemble(model_dirs, calibration_method)
+    else:
+        from chemlm.predict import ModelEnsemble
+
+        ensemble = ModelEnsemble(model_dirs, calibration_method, test_time_augment=test_time_augment)
     isolation = Isolation(workers, rdkit_time_limit)
     if ensemble.random_smiles and not rdkit_available():
         raise InputError("the models average their scores over SMILES variants of each molecule, which needs RDKit here: "
@@ -61,7 +72,7 @@ def parser() -> argparse.ArgumentParser:
     commands = argparse.ArgumentParser(prog="chemlm", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     verbs = commands.add_subparsers(dest="command", required=True)
     predict = verbs.add_parser("predict", help="score a CSV or .smi file with one or more fine-tuned model folders")
-    predict.add_argument("--model", type=Path, action="append", required=True, help="a fine-tuned model folder (repeat for an ensemble)")
+    predict.add_argument("--model", type=Path, action="append", required=True, help="a fine-tuned model folder, or a chemprop one (repeat for an ensemble)")
     predict.add_argument("--input", type=Path, required=True, help="a CSV with a SMILES column, or a .smi file; plain or gzipped")
     predict.add_argument("--output", type=Path, required=True, help="the CSV to write (gzipped if it ends in .gz)")
     predict.add_argument("--smiles-column", default="smiles", help="the input CSV's SMILES column (default: smiles)")

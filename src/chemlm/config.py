@@ -28,8 +28,10 @@ SCRATCH = "scratch"
 PRETRAINED_PREFIX = "pretrained:"
 # The split methods that are repeated cross-validations (chemlm.splits.CV_METHODS): folds x repeats split instances.
 CV_METHODS = ("scaffold_cv", "cluster_cv", "random_cv")
-# The fingerprint baselines, as the schema's `baselines` items list them; checkpoints may not take these names.
-BASELINES = ("ecfp4_rf", "ecfp4_logreg")
+# The baselines, as the schema's `baselines` items list them; checkpoints may not take these names. The feature
+# baselines (chemlm.baselines) train on a feature file of each molecule.
+FEATURE_BASELINES = ("ecfp4_rf", "ecfp4_logreg", "lgbm")
+BASELINES = (*FEATURE_BASELINES, "chemprop")
 
 
 class ConfigError(ValueError):
@@ -345,11 +347,12 @@ class SearchSettings:
     seed: int
     seeds: tuple[int, ...]
     space: dict
-    baselines: bool
+    baselines: bool | tuple[str, ...]  # true: every baseline; or the searched baselines' names
 
     @classmethod
     def from_config(cls, search: dict) -> SearchSettings:
-        return cls(search["trials"], search["seed"], tuple(search["seeds"]), dict(search["space"]), search["baselines"])
+        baselines = search["baselines"] if isinstance(search["baselines"], bool) else tuple(search["baselines"])
+        return cls(search["trials"], search["seed"], tuple(search["seeds"]), dict(search["space"]), baselines)
 
 
 @dataclass(frozen=True)
@@ -471,6 +474,7 @@ class Study:
     cv_repeats: int
     baselines: tuple[str, ...]
     baseline_trees: int
+    chemprop: dict  # chemprop's settings (chemlm.models.mpnn.MpnnSettings), defaults filled in
     projections: tuple[str, ...]
     probe_folds: int
     pooling: str
@@ -527,6 +531,7 @@ class Study:
             cv_repeats=config["split"]["repeats"],
             baselines=tuple(config["baselines"]),
             baseline_trees=config["baseline_trees"],
+            chemprop=dict(config["chemprop"]),
             projections=tuple(config["project"]["methods"]),
             probe_folds=config["project"]["probe_folds"],
             pooling=config["embed"]["pooling"],
@@ -574,6 +579,12 @@ class Study:
         """What has metrics files: fine-tuned checkpoints, then fingerprint baselines (their names never clash)."""
         return (*self.checkpoints, *self.baselines)
 
+    @property
+    def embedded_models(self) -> tuple[str, ...]:
+        """The models whose test-fold embeddings before and after training are projected and scored: every
+        checkpoint, and chemprop (its learned molecule vector) where it is a baseline."""
+        return (*self.checkpoints, *(("chemprop",) if "chemprop" in self.baselines else ()))
+
     def is_baseline(self, model: str) -> bool:
         return model in self.baselines
 
@@ -600,13 +611,16 @@ class Study:
         trials = next((override["trials"] for override in reversed(overrides) if "trials" in override), self.search.trials)
         return space.trials(trials, self.search.seed)
 
-    @property
-    def baseline_search(self) -> tuple[int, int] | None:
-        """(trials, Sobol seed) of the baselines' search on the validation fold, or None: the baselines search only with
-        `search.baselines` and global `search.trials` above 0 (a checkpoint's own trials are its own)."""
-        if self.search is None or not self.search.baselines or not self.search.trials:
+    def baseline_search(self, baseline: str) -> tuple[int, int] | None:
+        """(trials, Sobol seed) of a baseline's search on the validation fold, or None: a baseline searches only where
+        `search.baselines` names it (true: every one) and global `search.trials` is above 0 (a checkpoint's own trials
+        are its own)."""
+        if self.search is None or not self.search.trials:
             return None
-        return self.search.trials, self.search.seed
+        searched = self.search.baselines
+        if searched is True or (isinstance(searched, tuple) and baseline in searched):
+            return self.search.trials, self.search.seed
+        return None
 
     def searched(self, task: str, checkpoint: str) -> bool:
         """Whether `checkpoint`'s settings on `task` come from a search."""

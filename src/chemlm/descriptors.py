@@ -1,8 +1,9 @@
-"""RDKit descriptors as multi-task regression (MTR) targets, normalised with the training corpus's mean and sd.
+"""RDKit descriptors as multi-task regression (MTR) targets, normalised with the training corpus's mean and sd, and,
+with ECFP4 counts, as the features of the LightGBM baseline (`write_count_features`).
 
 A descriptor RDKit cannot compute for a molecule, or computes as NaN or infinity, becomes a missing target:
 counted, left out of the loss and of R2, never imputed. So MTR sees the same molecules as MLM, and no
-made-up value is learned.
+made-up value is learned. LightGBM takes such a value as missing too (NaN), as it takes any missing feature.
 """
 
 from __future__ import annotations
@@ -120,3 +121,38 @@ def write_targets(result: DescriptorTargets, path: str | Path) -> None:
     """The npz the pretrain rule reads: names, targets (float32, NaN = missing), mean, std."""
     with atomic_path(path) as temporary, open(temporary, "wb") as handle:
         np.savez(handle, names=np.array(result.names), targets=result.targets, mean=result.mean, std=result.std)
+
+
+def write_count_features(
+    smiles: Sequence[str], ids: Sequence[str], names_json: str | Path, out_npz: str | Path, isolation: Isolation = Isolation()
+) -> None:
+    """The LightGBM baseline's features of canonical SMILES: `mol_id`, `counts` (uint8, n x 2048 folded ECFP4 counts),
+    `descriptors` (float32, n x the descriptors of `names_json`, NaN where RDKit gives no finite value) and `names`.
+    An empty SMILES (an invalid library row) gets zero counts and missing descriptors."""
+    from chemlm.fingerprints import ECFP4_BITS, ecfp4
+
+    names = load_descriptor_names(names_json)
+    present = np.array([bool(text) for text in smiles], dtype=bool)
+    parsed = [text for text in smiles if text]
+    counts = np.zeros((len(smiles), ECFP4_BITS), dtype=np.uint8)
+    counts[present], _ = ecfp4(parsed, [mol_id for mol_id, text in zip(ids, smiles) if text], isolation, counts=True)
+    values = np.full((len(smiles), len(names)), np.nan, dtype=np.float32)
+    with np.errstate(over="ignore", invalid="ignore"):
+        values[present] = compute_descriptors(parsed, names, isolation).astype(np.float32)
+    values[~np.isfinite(values)] = np.nan
+    with atomic_path(out_npz) as temporary, open(temporary, "wb") as handle:
+        np.savez_compressed(handle, mol_id=np.asarray(ids, dtype=str), counts=counts, descriptors=values, names=np.array(names))
+    logger.info("ECFP4 counts and %d descriptors of %d molecules (%d missing descriptor values)", len(names), len(smiles),
+                int(np.isnan(values[present]).sum()))
+
+
+def write_task_features(molecules_csv: str | Path, names_json: str | Path, out_npz: str | Path, isolation: Isolation = Isolation()) -> None:
+    """`write_count_features` of a task's molecules.csv, in its order."""
+    molecules = read_csv(molecules_csv, dtype={"mol_id": str, "smiles": str}, keep_default_na=False)
+    write_count_features(molecules["smiles"].tolist(), molecules["mol_id"].tolist(), names_json, out_npz, isolation)
+
+
+def write_library_features(library_csv: str | Path, names_json: str | Path, out_npz: str | Path, isolation: Isolation = Isolation()) -> None:
+    """`write_count_features` of a library shard's rows (its canonical SMILES; invalid rows have none), in row order."""
+    rows = read_csv(library_csv, dtype={"row": str, "smiles": str}, keep_default_na=False, usecols=["row", "smiles"])
+    write_count_features(rows["smiles"].tolist(), rows["row"].tolist(), names_json, out_npz, isolation)

@@ -38,6 +38,8 @@ CORPUS_SMILES = "results/pretrain/corpus/smiles.csv"
 CORPUS_QC = "results/pretrain/corpus/qc.json"
 CORPUS_DESCRIPTORS = "results/pretrain/corpus/descriptors.npz"
 CORPUS_DESCRIPTORS_QC = "results/pretrain/corpus/descriptors.json"
+# What makes a folder a chemprop model folder (chemlm.models.mpnn): its description beside the weights.
+CHEMPROP_DESCRIPTION = "chemprop.json"
 
 # The wildcards that name one job of each rule: its log is logs/<rule>/<name>.log and its benchmark
 # benchmarks/<rule>/<name>.tsv; rules with one job have logs/<rule>.log and benchmarks/<rule>.tsv.
@@ -48,9 +50,11 @@ JOB_NAMES: dict[str, str | None] = {
     "augment": "{task}",
     "split": "{task}/{split}/{instance}",
     "fingerprints": "{task}",
+    "descriptors": "{task}",
     "cluster": "{task}",
     "baseline": "{task}/{baseline}/{split}/{instance}",
     "baseline_model": "{task}/{baseline}/{split}/{instance}",
+    "chemprop": "{task}/{split}/{instance}",
     "pretrain_corpus": None,
     "pretrain_descriptors": None,
     "pretrain": "{objective}-{size}/{pretrained}",
@@ -63,14 +67,17 @@ JOB_NAMES: dict[str, str | None] = {
     "summarize": None,
     "compare": None,
     "embed": "{task}/{checkpoint}/{split}/{instance}",
+    "embed_chemprop": "{task}/{split}/{instance}",
     "project": "{task}/{checkpoint}/{split}/{instance}/{method}",
     "separation": "{task}/{checkpoint}/{split}/{instance}",
     "test_similarity": "{task}/{split}/{instance}",
     "library": "{library}/{shard}",
+    "library_descriptors": "{library}/{shard}",
     "library_qc": "{library}",
     "library_similarity": "{task}/{library}/{split}/{shard}",
     "predict": "{task}/{library}/{split}/{checkpoint}/{shard}",
     "predict_baseline": "{task}/{library}/{split}/{baseline}/{shard}",
+    "predict_chemprop": "{task}/{library}/{split}/{shard}",
     "merge_predictions": "{task}/{library}/{split}/{model}",
     "depict_predictions": "{task}/{library}/{split}/{model}",
     "report_figures": "{task}/{split}",
@@ -113,6 +120,11 @@ def download(task: str = TASK, filename: str = "{filename}") -> str:
 def data_file(name: str, task: str = TASK) -> str:
     """results/{task}/data/: table.csv, molecules.csv, qc.json, invalid.csv, duplicates.csv, ecfp4.npz."""
     return f"results/{task}/data/{name}"
+
+
+def baseline_features(baseline: str = BASELINE, task: str = TASK) -> str:
+    """The features a baseline trains on: ECFP4 counts and RDKit descriptors for LightGBM, else ECFP4 bits."""
+    return data_file("descriptors.npz" if baseline == "lgbm" else "ecfp4.npz", task)
 
 
 def split_file(extension: str, task: str = TASK, split: str = SPLIT, instance: object = INSTANCE) -> str:
@@ -165,7 +177,8 @@ def trial_file(extension: str, task: str = TASK, checkpoint: str = CHECKPOINT, s
 
 
 def baseline_file(name: str, task: str = TASK, baseline: str = BASELINE, split: str = SPLIT, instance: object = INSTANCE) -> str:
-    """predictions.csv, calibration.json."""
+    """predictions.csv, calibration.json, settings.json; model.skops (a feature baseline stored to score libraries);
+    chemprop's model (the folder) and history.csv."""
     return f"results/{task}/baselines/{baseline}/{split}/{instance_name(instance)}/{name}"
 
 
@@ -220,6 +233,11 @@ def library_shard_file(name: str, library: str = LIBRARY, shard: object = SHARD)
     return f"results/libraries/{library}/shards/{shard}/{name}"
 
 
+def library_features(baseline: str = BASELINE, library: str = LIBRARY, shard: object = SHARD) -> str:
+    """The features a baseline scores a library shard with (as `baseline_features` for its task's molecules)."""
+    return library_shard_file("descriptors.npz" if baseline == "lgbm" else "ecfp4.npy", library, shard)
+
+
 def library_similarity(task: str = TASK, library: str = LIBRARY, split: str = SPLIT, shard: object = SHARD) -> str:
     """A library shard's similarity to the task's training folds."""
     return f"results/{task}/predictions/{library}/{split}/shards/{shard}/similarity.csv.gz"
@@ -269,6 +287,8 @@ def workflow_jobs(study: Study) -> Iterator[tuple[str, dict[str, object]]]:
         if any(study.uses_variants(task, checkpoint) for checkpoint in study.checkpoints):
             yield "augment", {"task": task}
         yield "fingerprints", {"task": task}
+        if "lgbm" in study.baselines:
+            yield "descriptors", {"task": task}
         if "cluster_cv" in study.splits:
             yield "cluster", {"task": task}
         for split in study.splits:
@@ -281,17 +301,18 @@ def workflow_jobs(study: Study) -> Iterator[tuple[str, dict[str, object]]]:
                 yield "split", run
                 yield "test_similarity", run
                 for baseline in study.baselines:
-                    yield "baseline", {**run, "baseline": baseline}
+                    yield ("chemprop", run) if baseline == "chemprop" else ("baseline", {**run, "baseline": baseline})
                 for model in study.models:
                     yield "evaluate", {**run, "model": model}
                 for checkpoint in study.checkpoints:
                     yield "finetune", {**run, "checkpoint": checkpoint}
-                    if instance not in study.embedded_instances(split):
-                        continue
-                    yield "separation", {**run, "checkpoint": checkpoint}
-                    yield "embed", {**run, "checkpoint": checkpoint}
+                if instance not in study.embedded_instances(split):
+                    continue
+                for model in study.embedded_models:
+                    yield "separation", {**run, "checkpoint": model}
+                    yield ("embed_chemprop", run) if model == "chemprop" else ("embed", {**run, "checkpoint": model})
                     for method in study.projections:
-                        yield "project", {**run, "checkpoint": checkpoint, "method": method}
+                        yield "project", {**run, "checkpoint": model, "method": method}
     yield from search_jobs(study)
     yield from prediction_jobs(study)
     if study.corpus is not None:
@@ -332,6 +353,8 @@ def prediction_jobs(study: Study) -> Iterator[tuple[str, dict[str, object]]]:
     for task in predict.tasks:
         for split in predict.splits:
             for baseline in predict.baselines:
+                if baseline == "chemprop":
+                    continue  # the chemprop rule keeps its model folders
                 for instance in study.instances(split):
                     yield "baseline_model", {"task": task, "baseline": baseline, "split": split, "instance": instance.name}
             if predict.engine != "torch":
@@ -343,12 +366,19 @@ def prediction_jobs(study: Study) -> Iterator[tuple[str, dict[str, object]]]:
         shards = range(predict.shards(library))
         yield "library_qc", {"library": library}
         yield from (("library", {"library": library, "shard": shard}) for shard in shards)
+        if "lgbm" in predict.baselines:
+            yield from (("library_descriptors", {"library": library, "shard": shard}) for shard in shards)
         for task in predict.tasks:
             for split in predict.splits:
                 run = {"task": task, "library": library, "split": split}
                 yield from (("library_similarity", {**run, "shard": shard}) for shard in shards)
                 for model in predict.models:
-                    scoring = ("predict_baseline", {**run, "baseline": model}) if study.is_baseline(model) else ("predict", {**run, "checkpoint": model})
+                    if model == "chemprop":
+                        scoring = ("predict_chemprop", run)
+                    elif study.is_baseline(model):
+                        scoring = ("predict_baseline", {**run, "baseline": model})
+                    else:
+                        scoring = ("predict", {**run, "checkpoint": model})
                     yield from ((scoring[0], {**scoring[1], "shard": shard}) for shard in shards)
                     yield "merge_predictions", {**run, "model": model}
                     yield "depict_predictions", {**run, "model": model}
@@ -364,7 +394,7 @@ def search_report_inputs(study: Study) -> list[str]:
         *(report_figure(task, split, "search") for task, split in runs if searched_checkpoints(study, task)),
         *(search_file("best.json", task, checkpoint, split) for task, split in runs for checkpoint in searched_checkpoints(study, task)),
         *(baseline_file("settings.json", task, baseline, split, instance) for task, split in runs for baseline in study.baselines
-          for instance in study.instances(split) if study.baseline_search),
+          for instance in study.instances(split) if study.baseline_search(baseline)),
     ]
 
 
@@ -418,7 +448,8 @@ def report_inputs(study: Study) -> dict[str, list[str]]:
         (task, checkpoint, split, instance)
         for task in study.tasks for checkpoint in study.checkpoints for split in study.splits for instance in study.instances(split)
     ]
-    embedded_runs = [run for run in checkpoint_runs if run[3] in study.embedded_instances(run[2])]
+    embedded_runs = [(task, model, split, instance) for task in study.tasks for model in study.embedded_models
+                     for split in study.splits for instance in study.embedded_instances(split)]
     return {
         "summary": [SUMMARY, PER_INSTANCE],
         "comparison": [COMPARISON, RANKS, *comparison_figures(study).values()],

@@ -9,13 +9,17 @@ training fold and is scored on the validation fold alone; the trial with the bes
 
 from __future__ import annotations
 
+import logging
 import math
+import time
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 from scipy.stats import qmc
+
+logger = logging.getLogger(__name__)
 
 # How each searchable setting is drawn: from a range [low, high] (log or linear) or from a list of choices.
 LOG_RANGES = ("learning_rate",)
@@ -101,6 +105,30 @@ def select(results: Sequence[TrialResult], maximise: bool) -> tuple[int, dict[in
     key = {trial: (worst if math.isnan(value) else value) for trial, value in mean.items()}
     best = max(sorted(key), key=lambda trial: key[trial]) if maximise else min(sorted(key), key=lambda trial: key[trial])
     return best, mean
+
+
+def search_in_job(
+    space: SearchSpace, trials: int, search_seed: int, seed: int, maximise: bool, score: Callable[[dict], float], name: str
+) -> dict:
+    """A search inside one job (the baselines'): `score(settings)` fits a trial's settings on the training fold and
+    scores them on the validation fold. Settings drawn twice (a choice-only space) are scored once: the same seed
+    gives the same model. Returns the record settings.json keeps: the best trial's settings and every trial."""
+    results = []
+    scored: dict[tuple, float] = {}
+    for trial, settings in enumerate(space.trials(trials, search_seed)):
+        started = time.perf_counter()
+        key = tuple(sorted(settings.items()))
+        if key not in scored:
+            scored[key] = float(score(settings))
+        results.append(TrialResult(trial, seed, scored[key], time.perf_counter() - started, settings))
+        logger.info("%s trial %d %s: validation metric %.4f", name, trial, settings, scored[key])
+    best, _ = select(results, maximise)
+    return {
+        "searched": True, "settings": results[best].params, "trial": best,
+        "selected_on": "the validation fold; the test fold is never read",
+        "trials": [{"trial": result.trial, "params": result.params, "valid_metric": result.valid_metric,
+                    "seconds": round(result.seconds, 2)} for result in results],
+    }
 
 
 def apply_trial(params, settings: Mapping[str, Any]):

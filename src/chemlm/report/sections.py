@@ -100,7 +100,7 @@ def overview_table(results: StudyResults, settings: ReportSettings) -> Table:
     for model in results.models():
         stats_by_column = [results.stat(column.task, model, column.split, column.metric) for column in columns]
         kind = "baseline" if results.is_baseline(model) else "fine-tuned"
-        if results.is_baseline(model) and results.study.baseline_search is not None:
+        if results.is_baseline(model) and results.study.baseline_search(model) is not None:
             kind += ", settings searched"
         elif not results.is_baseline(model) and any(results.study.searched(task, model) for task in results.tasks):
             kind += ", settings searched"
@@ -432,19 +432,21 @@ def separation_table(separations: dict[str, dict[str, Any]]) -> Table:
 
 
 def embeddings_section(results: StudyResults) -> Section:
-    """Per task, split and checkpoint: the separation numbers of every seed and the projections of the first."""
+    """Per task, split and model (each checkpoint, and chemprop's learned vector where it runs): the separation numbers
+    of every embedded split instance and the projections of the first."""
     study = results.study
     body = ""
     for task in results.tasks:
         for split in results.splits:
-            for model in study.checkpoints:
+            for model in study.embedded_models:
                 separations = {
                     instance.name: read_json_file(path)
                     for instance in study.embedded_instances(split)
                     if (path := results.files(layout.separation(task, model, split, instance))).is_file()
                 }
                 body += heading(f"{task} / {split} / {model}")
-                body += paragraph("Class separation of the test-fold embeddings, zero-shot (pre-trained) → fine-tuned; "
+                body += paragraph("Class separation of the test-fold embeddings, zero-shot (pre-trained; chemprop: at "
+                                  "initialisation) → fine-tuned (trained); "
                                   "null (—) where undefined.")
                 body += separation_table(separations).html() if separations else note("No separation files.")
                 first = study.instances(split)[0]
@@ -714,7 +716,7 @@ def search_section(results: StudyResults) -> Section | None:
                 rows = [[str(trial["trial"]), *(str(trial["params"][name]) for name in names), number(trial["valid_metric"]), number(trial["seconds"], 1)]
                         for trial in best["trials"]]
                 body += details(f"{checkpoint}: {len(rows)} trials", Table(["trial", *names, "validation metric", "seconds"], rows).html())
-            for baseline in study.baselines if study.baseline_search else ():
+            for baseline in (name for name in study.baselines if study.baseline_search(name)):
                 for instance in study.instances(split):
                     settings = read_json_file(results.files(layout.baseline_file("settings.json", task, baseline, split, instance)))
                     if settings["searched"]:
