@@ -9,7 +9,7 @@ from rdkit import Chem
 from rdkit.Chem import AllChem
 
 from chemlm.baselines import fit_baseline, load_fitted, read_count_features, read_features, read_fingerprints, save_fitted, train_baseline
-from chemlm.config import BASELINES, ConfigError, Study, load_schema
+from chemlm.config import BASELINES, FEATURE_BASELINES, ConfigError, Study, load_schema
 from chemlm.descriptors import load_descriptor_names, write_task_features
 from chemlm.folds import load_fold_tables
 from chemlm.evaluate import evaluate_predictions
@@ -74,7 +74,7 @@ def test_unparsable_smiles_names_its_molecule():
 
 
 @pytest.mark.parametrize("kind", list(TASKS))
-@pytest.mark.parametrize("baseline", BASELINES)
+@pytest.mark.parametrize("baseline", FEATURE_BASELINES)  # chemprop's: tests/test_chemprop.py
 def test_predictions_have_the_fine_tuning_format(fold_files, kind, baseline):
     task = TASKS[kind]
     predictions = run_baseline(fold_files, task, baseline)

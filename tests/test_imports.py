@@ -82,7 +82,8 @@ def test_a_circle_is_found():
 # Rules that run a model: they need torch and transformers (chemprop's rules torch; Lightning imports transformers
 # where it is installed, as in the tests' environment, not in envs/chemprop.yaml). Every other job is small and must
 # not pay their import.
-MODEL_SCRIPTS = {"finetune", "search_trial", "pretrain", "embed", "predict", "export_onnx", "chemprop", "predict_chemprop"}
+MODEL_SCRIPTS = {"finetune", "search_trial", "pretrain", "embed", "predict", "export_onnx", "chemprop", "predict_chemprop",
+                 "embed_chemprop"}
 
 
 @pytest.mark.integration

@@ -111,10 +111,10 @@ def test_fingerprints_isolate_a_crash(monkeypatch):
 
     chunk = fingerprints.ecfp4_chunk
 
-    def crash_on_benzene(smiles):
+    def crash_on_benzene(smiles, counts=False):
         if "c1ccccc1" in smiles:
             os.kill(os.getpid(), signal.SIGSEGV)
-        return chunk(smiles)
+        return chunk(smiles, counts)
 
     monkeypatch.setattr(fingerprints, "ecfp4_chunk", crash_on_benzene)
     bits, crashed = ecfp4(["CCO", "c1ccccc1", "CCN"], ["a", "b", "c"], isolation=Isolation(2))

@@ -16,7 +16,7 @@ from workflow_jobs import Job, parse_dry_run
 pytestmark = pytest.mark.integration
 
 SLURM_PROFILE = REPO / "profiles" / "slurm" / "config.yaml"
-GPU_RULES = ("finetune", "embed", "pretrain", "search_trial", "predict")
+GPU_RULES = ("finetune", "embed", "pretrain", "search_trial", "predict", "chemprop", "predict_chemprop")
 PLACEHOLDER = "CHANGE-ME"
 
 
