@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from chemlm import layout
-from chemlm.config import Study
+from chemlm.config import ConfigError, Study
 from chemlm.evaluate import evaluate_predictions, write_metrics, write_summary
 from chemlm.io import InputError, write_csv, write_json
 from chemlm.calibration import fit_predictions
@@ -524,3 +524,18 @@ def test_baselines_are_marked_searched_only_when_their_search_ran(study, tmp_pat
     write_report(not_run, declared(not_run), REPO, tmp_path / "index.html", tmp_path / "summary.md", root=results.parent)
     page = (tmp_path / "index.html").read_text()
     assert "<td>baseline</td>" in page and "settings searched" not in page
+
+
+def test_a_published_reference_names_its_source(study, tmp_path):
+    """`report.published` takes a number (a single run) or {value, source}; the source labels the reference row."""
+    config, results = study
+    sourced = {**config, "report": {**config.get("report", {}), "published": {
+        "MLM": 0.793, "chemprop": {"value": 0.752, "source": "ChemBERTa-3, D-MPNN"}}}}
+    settings = Study.from_config(sourced).report
+    assert settings.published == {"MLM": 0.793, "chemprop": 0.752} and settings.published_sources == {"chemprop": "ChemBERTa-3, D-MPNN"}
+    write_report(sourced, declared(sourced), REPO, tmp_path / "index.html", tmp_path / "summary.md", root=results.parent)
+    markdown = (tmp_path / "summary.md").read_text()
+    assert "| chemprop (published: ChemBERTa-3, D-MPNN) | reference | 0.752 | — |" in markdown
+    assert "| MLM (published) | single run, reference | 0.793 | — |" in markdown
+    with pytest.raises(ConfigError, match="report.published.chemprop"):
+        Study.from_config({**config, "report": {"published": {"chemprop": {"source": "no value"}}}})

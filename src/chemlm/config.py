@@ -306,13 +306,16 @@ class ReportSettings:
     published_task: str
     published_split: str
     paired: tuple[str, str] | None
+    published_sources: dict[str, str]  # where a published value comes from, where the config says
 
     @classmethod
     def from_config(cls, report: Mapping[str, Any]) -> ReportSettings:
         paired = report["paired"]
+        entries = {str(name): entry if isinstance(entry, Mapping) else {"value": entry} for name, entry in report["published"].items()}
         return cls(
             metric=report["metric"],
-            published={str(name): float(value) for name, value in report["published"].items()},
+            published_sources={name: entry["source"] for name, entry in entries.items() if entry.get("source")},
+            published={name: float(entry["value"]) for name, entry in entries.items()},
             published_task=report["published_task"],
             published_split=report["published_split"],
             paired=(paired[0], paired[1]) if paired else None,

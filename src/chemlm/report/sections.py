@@ -111,7 +111,10 @@ def overview_table(results: StudyResults, settings: ReportSettings) -> Table:
         row_classes.append("baseline" if results.is_baseline(model) else "")
     for name, value in published_references(results, settings).items():
         reference = [f"{value:.3f}" if is_published_column(column, settings) else MISSING for column in columns]
-        rows.append([f"{name} (published)", "single run, reference", *reference])
+        # a bare number is a published single run (the ChemBERTa-2 paper's); a sourced one says what it is
+        source = settings.published_sources.get(name)
+        label, kind = (f"{name} (published: {source})", "reference") if source else (f"{name} (published)", "single run, reference")
+        rows.append([label, kind, *reference])
         row_classes.append("reference")
     return Table(["model", "kind", *(column.header() for column in columns)], rows, frozenset(), row_classes, "overview")
 
