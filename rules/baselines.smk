@@ -22,7 +22,7 @@ rule descriptors:
         molecules=layout.data_file("molecules.csv"),
         names=MTR_DESCRIPTORS,
     output:
-        layout.data_file("descriptors.npz"),
+        layout.baseline_features("lgbm"),
     log:
         layout.log("descriptors"),
     benchmark:

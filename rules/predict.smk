@@ -38,7 +38,7 @@ rule library_descriptors:
         molecules=layout.library_shard_file("molecules.csv.gz"),
         names=MTR_DESCRIPTORS,
     output:
-        layout.library_shard_file("descriptors.npz"),
+        layout.library_features("lgbm"),
     log:
         layout.log("library_descriptors"),
     benchmark:

@@ -13,6 +13,5 @@ with step_log(snakemake):
         task=TaskSpec.from_config(snakemake.wildcards.task, snakemake.params.task),
         baseline=snakemake.wildcards.baseline,
         seed=snakemake.params.seed,
-        threads=snakemake.threads,
         out_path=snakemake.output[0],
     )

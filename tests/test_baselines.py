@@ -221,7 +221,7 @@ def test_lightgbm_scores_a_library_from_its_shard_features(fold_files, tmp_path)
     out = tmp_path / "run"
     train_baseline(molecules_csv, split_csv, directory / "descriptors.npz", task, "lgbm", 0, 0, 1, out / "predictions.csv",
                    out / "calibration.json", out / "settings.json")
-    write_fitted(molecules_csv, split_csv, directory / "descriptors.npz", out / "settings.json", task, "lgbm", 0, 1, out / "model.skops")
+    write_fitted(molecules_csv, split_csv, directory / "descriptors.npz", out / "settings.json", task, "lgbm", 0, out / "model.skops")
     molecules = pd.read_csv(molecules_csv, dtype={"mol_id": str})
     smiles = molecules["smiles"].tolist()[:6]
     library = pd.DataFrame({"row": range(7), "id": [f"l{i}" for i in range(7)], "input_smiles": [*smiles[:3], "C1CC", *smiles[3:]],
@@ -232,8 +232,17 @@ def test_lightgbm_scores_a_library_from_its_shard_features(fold_files, tmp_path)
     score_library([out / "model.skops"], [out / "calibration.json"], task, "isotonic", tmp_path / "library.csv.gz",
                   tmp_path / "descriptors.npz", None, tmp_path / "scored.csv.gz")
     scored = pd.read_csv(gzip.open(tmp_path / "scored.csv.gz"))
+    library.iloc[:6].to_csv(tmp_path / "changed.csv.gz", index=False, compression="gzip")  # the shard changed since its features
+    with pytest.raises(InputError, match="do not match the shard's rows; rerun the library_descriptors"):
+        score_library([out / "model.skops"], [out / "calibration.json"], task, "isotonic", tmp_path / "changed.csv.gz",
+                      tmp_path / "descriptors.npz", None, tmp_path / "stale.csv.gz")
     fitted = load_fitted(out / "model.skops", task)
-    expected = fitted.predict(read_count_features(directory / "descriptors.npz", molecules["mol_id"].to_numpy())[:6])
+    features = read_count_features(directory / "descriptors.npz", molecules["mol_id"].to_numpy())
+    expected = fitted.predict(features[:6])
+    # the stored model is the one whose test predictions were evaluated (fitted again with the recorded threads)
+    folds = load_fold_tables(molecules_csv, split_csv)["fold"].to_numpy()
+    evaluated = pd.read_csv(out / "predictions.csv").query("fold == 'test'")
+    np.testing.assert_allclose(fitted.predict(features[folds == "test"]), evaluated[["p:long", "p:ring_rich"]].to_numpy(), rtol=1e-9)
     valid = scored["valid"].to_numpy()
     np.testing.assert_allclose(scored.loc[valid, ["mean:long", "mean:ring_rich"]].to_numpy(), expected, rtol=1e-6)
     assert scored.loc[~valid, "mean:long"].isna().all()

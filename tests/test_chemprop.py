@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from rdkit import Chem
 
-from chemlm.config import load_schema
+from chemlm.config import ConfigError, Study, load_schema
 from chemlm.evaluate import evaluate_predictions
 from chemlm.folds import load_fold_tables
 from chemlm.io import InputError
@@ -30,6 +30,9 @@ from chemlm.models.mpnn import (
 from chemlm.tasks import TaskSpec, TaskType
 from helpers import demo_molecules, write_fold_files
 
+MINIMAL_CONFIG = {"tasks": {"hiv": {"source": "hiv.csv", "smiles_column": "smiles", "label_columns": ["HIV_active"], "type": "binary"}},
+                  "checkpoints": {"MLM": {"source": "a/b"}}}
+
 TASKS = {
     "binary": TaskSpec("hiv", "-", "smiles", ("HIV_active",), TaskType.BINARY),
     "multiclass": TaskSpec("activity", "-", "smiles", ("activity",), TaskType.MULTICLASS),
@@ -37,6 +40,11 @@ TASKS = {
     "regression": TaskSpec("size", "-", "smiles", ("length",), TaskType.REGRESSION),
 }
 TINY = {"hidden_size": 16, "ffn_hidden_size": 16, "depth": 2, "max_epochs": 4, "batch_size": 32}
+
+
+def settings(**values) -> MpnnSettings:
+    """The config's chemprop settings (the schema's defaults) with `values` in their place, as Study.chemprop has them."""
+    return MpnnSettings.from_dict(Study.from_config({**MINIMAL_CONFIG, "chemprop": values}).chemprop)
 
 
 @pytest.fixture(scope="module")
@@ -48,10 +56,10 @@ def fold_files(tmp_path_factory):
     return directory, molecules_csv, split_csv
 
 
-def run(fold_files, kind, name, seed=0, **settings):
+def run(fold_files, kind, name, seed=0, **overrides):
     directory, molecules_csv, split_csv = fold_files
     out = directory / kind / name
-    table = train_chemprop(molecules_csv, split_csv, TASKS[kind], MpnnSettings.from_dict({**TINY, **settings}), seed, 1,
+    table = train_chemprop(molecules_csv, split_csv, TASKS[kind], settings(**{**TINY, **overrides}), seed, 1,
                            out / "predictions.csv", out / "calibration.json", out / "settings.json", out / "model", out / "history.csv")
     return table, out
 
@@ -138,8 +146,10 @@ def test_class_weights_are_fine_tunings():
 
 def test_settings_default_to_the_schemas():
     schema = load_schema()["properties"]["chemprop"]["properties"]
-    settings = MpnnSettings.from_dict({"depth": 5})
-    assert settings.depth == 5 and settings.hidden_size == schema["hidden_size"]["default"] == 300
+    chosen = settings(depth=5)
+    assert chosen.depth == 5 and chosen.hidden_size == schema["hidden_size"]["default"] == 300
+    with pytest.raises(ConfigError, match="chemprop"):
+        Study.from_config({**MINIMAL_CONFIG, "chemprop": {"depht": 5}})
 
 
 def test_a_library_is_scored_by_the_instances_ensemble(fold_files, trained, tmp_path):
@@ -202,3 +212,34 @@ def test_the_predict_command_scores_with_chemprop_folders(fold_files, trained, t
     (tmp_path / "finetuned").mkdir()
     assert cli.main(["predict", "--model", str(out / "model"), "--model", str(tmp_path / "finetuned"), "--input",
                      str(tmp_path / "library.smi"), "--output", str(tmp_path / "mixed.csv")]) == 2
+
+
+def test_every_molecule_is_predicted_and_embedded_whatever_the_batch(trained, fold_files):
+    """chemprop's loader drops a last batch of one molecule for batch norm; scoring must not: one molecule, and
+    a batch size that leaves one over."""
+    from chemlm.models.mpnn import fingerprints
+
+    _, out = trained["binary"]
+    model = load_mpnn(out / "model")[0]
+    smiles = load_fold_tables(fold_files[1], fold_files[2])["smiles"].tolist()[:5]
+    assert predict(model, smiles[:1]).shape == (1, 1)
+    whole = predict(model, smiles)
+    np.testing.assert_allclose(predict(model, smiles, batch_size=2), whole, rtol=1e-5, atol=1e-7)
+    assert fingerprints(model, smiles, batch_size=4).shape == (5, 16)
+
+
+def test_a_validation_fold_of_one_class_stops_on_the_validation_loss(fold_files, tmp_path):
+    """AUROC is undefined on a validation fold without positives: training stops on the validation loss, as
+    fine-tuning does, instead of keeping the first epoch."""
+    _, molecules_csv, split_csv = fold_files
+    molecules = pd.read_csv(molecules_csv)
+    folds = pd.read_csv(split_csv)
+    molecules.loc[folds["fold"] == "valid", "HIV_active"] = 0.0
+    molecules.to_csv(tmp_path / "molecules.csv", index=False)
+    out = tmp_path / "run"
+    train_chemprop(tmp_path / "molecules.csv", split_csv, TASKS["binary"], settings(**{**TINY, "max_epochs": 6, "patience": 6}), 0, 1,
+                   out / "predictions.csv", out / "calibration.json", out / "settings.json", out / "model", out / "history.csv")
+    history = pd.read_csv(out / "history.csv")
+    record = json.loads((out / "settings.json").read_text())
+    assert history["valid_metric"].isna().all() and record["early_stopping_on"] == "validation loss"
+    assert record["best_epoch"] == int(history["valid_loss"].idxmin()) + 1 and len(history) == 6

@@ -210,7 +210,7 @@ def test_a_library_scored_in_shards_is_the_library_scored_whole(binary_models, t
     calibration, settings = tmp_path / "calibration.json", tmp_path / "settings.json"
     rule_predictions = baselines.train_baseline(molecules_csv, split_csv, task_dir / "ecfp4.npz", TASKS["binary"], "ecfp4_rf", 0, 20, 1,
                                                 tmp_path / "predictions.csv", calibration, settings)
-    fitted = baselines.write_fitted(molecules_csv, split_csv, task_dir / "ecfp4.npz", settings, TASKS["binary"], "ecfp4_rf", 0, 1,
+    fitted = baselines.write_fitted(molecules_csv, split_csv, task_dir / "ecfp4.npz", settings, TASKS["binary"], "ecfp4_rf", 0,
                                     tmp_path / "model.skops")
     table = baselines.load_fold_tables(molecules_csv, split_csv)
     bits = baselines.read_fingerprints(task_dir / "ecfp4.npz", table["mol_id"].to_numpy())

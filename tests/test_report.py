@@ -517,8 +517,10 @@ def test_baselines_are_marked_searched_only_when_their_search_ran(study, tmp_pat
     the overview does not say their settings were searched."""
     config, results = study
     assert Study.from_config({**config, "search": {"trials": 2, "baselines": True}}).baseline_search("ecfp4_rf") == (2, 0)
-    named = Study.from_config({**config, "search": {"trials": 2, "baselines": ["ecfp4_logreg"]}})
+    named = Study.from_config({**config, "baselines": ["ecfp4_rf", "ecfp4_logreg"], "search": {"trials": 2, "baselines": ["ecfp4_logreg"]}})
     assert named.baseline_search("ecfp4_rf") is None and named.baseline_search("ecfp4_logreg") == (2, 0)
+    with pytest.raises(ConfigError, match="^config key 'search.baselines': 'lgbm' is not one of the study's baselines"):
+        Study.from_config({**config, "search": {"trials": 2, "baselines": ["lgbm"]}})
     not_run = {**config, "search": {"trials": 0, "baselines": True}}
     assert Study.from_config(not_run).baseline_search("ecfp4_rf") is None
     write_report(not_run, declared(not_run), REPO, tmp_path / "index.html", tmp_path / "summary.md", root=results.parent)

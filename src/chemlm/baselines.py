@@ -29,7 +29,7 @@ from chemlm.metrics import HIGHER_IS_BETTER, validation_score
 from chemlm.run_files import PREDICTED_FOLDS, write_run_files
 from chemlm.search import Dimension, SearchSpace, search_in_job
 from chemlm.folds import load_fold_tables
-from chemlm.io import InputError, atomic_path, read_json
+from chemlm.io import InputError, atomic_path, read_csv, read_json
 
 from chemlm.scoring import Scores, ensemble_scores, library_chunks, similarity_chunks, write_scores
 from chemlm.tasks import TaskSpec, TaskType, prediction_header
@@ -39,9 +39,9 @@ logger = logging.getLogger(__name__)
 LOGREG_MAX_ITER = 10_000
 
 
-def check_mol_ids(path: Path, file_ids: np.ndarray, mol_ids: np.ndarray, rule: str) -> None:
+def check_mol_ids(path: Path, file_ids: np.ndarray, mol_ids: np.ndarray, rule: str, against: str = "molecules.csv") -> None:
     if len(file_ids) != len(mol_ids) or not (file_ids == np.asarray(mol_ids, dtype=str)).all():
-        raise InputError(f"{path}: its mol_ids do not match molecules.csv; rerun the {rule}")
+        raise InputError(f"{path}: its mol_ids do not match {against}; rerun the {rule}")
 
 
 def read_fingerprints(path: Path, mol_ids: np.ndarray) -> np.ndarray:
@@ -60,9 +60,9 @@ def count_features(counts: np.ndarray, descriptors: np.ndarray) -> np.ndarray:
     return np.hstack([counts.astype(np.float32), descriptors.astype(np.float32)])
 
 
-def read_count_features(path: Path, mol_ids: np.ndarray | None = None) -> np.ndarray:
-    """The LightGBM features (chemlm.descriptors.write_count_features) of `mol_ids`, which must be the file's
-    molecules in its order (None: every row, as a library shard's file has them)."""
+def read_count_features(path: Path, mol_ids: np.ndarray | None = None, library_rows: np.ndarray | None = None) -> np.ndarray:
+    """The LightGBM features (chemlm.descriptors.write_count_features) of a task's `mol_ids` or a library shard's
+    `library_rows`, which must be the file's, in its order (neither given: the file as it is)."""
     try:
         with np.load(path, allow_pickle=False) as data:
             file_ids, counts, descriptors = data["mol_id"].astype(str), data["counts"], data["descriptors"]
@@ -70,6 +70,8 @@ def read_count_features(path: Path, mol_ids: np.ndarray | None = None) -> np.nda
         raise InputError(f"{path}: not a features file of ECFP4 counts and descriptors ({error})") from None
     if mol_ids is not None:
         check_mol_ids(path, file_ids, mol_ids, "descriptors")
+    if library_rows is not None:
+        check_mol_ids(path, file_ids, library_rows, "library_descriptors", "the shard's rows")
     return count_features(counts, descriptors)
 
 
@@ -303,6 +305,7 @@ def train_baseline(
     record = {"searched": search is not None, "settings": default_settings(baseline, task.type, trees), "trials": []}
     if search is not None:
         record = search_settings(baseline, task, molecules, values, seed, threads, *search)
+    record["threads"] = threads  # LightGBM's trees depend on it: the stored model (write_fitted) is fitted with it again
     fitted = fit_baseline(baseline, task, molecules, values, seed, threads, record["settings"])
     predicted = molecules["fold"].isin(PREDICTED_FOLDS).to_numpy()
     table = write_run_files(task, molecules[predicted], fitted.columns, fitted.predict(values[predicted]), record,
@@ -382,14 +385,15 @@ def load_fitted(path: Path, task: TaskSpec) -> FittedBaseline:
 
 def write_fitted(
     molecules_csv: Path, split_csv: Path, features_npz: Path, settings_json: Path, task: TaskSpec, baseline: str,
-    seed: int, threads: int, out_path: Path,
+    seed: int, out_path: Path,
 ) -> FittedBaseline:
-    """`baseline` trained again exactly as the baseline rule trained it (same train fold, settings and random_state),
-    stored for scoring libraries, so that every shard of a library is scored by the same fitted models."""
+    """`baseline` trained again exactly as the baseline rule trained it (same train fold, settings, random_state and
+    threads), stored for scoring libraries, so that every shard of a library is scored by the same fitted models."""
     started = time.perf_counter()
     molecules = load_fold_tables(Path(molecules_csv), Path(split_csv))
     values = read_features(Path(features_npz), molecules["mol_id"].to_numpy(), baseline)
-    fitted = fit_baseline(baseline, task, molecules, values, seed, threads, read_json(settings_json)["settings"])
+    record = read_json(settings_json)
+    fitted = fit_baseline(baseline, task, molecules, values, seed, record["threads"], record["settings"])
     save_fitted(fitted, Path(out_path))
     logger.info("task '%s', baseline '%s', seed %d: trained and stored (%.1f s)", task.name, baseline, seed, time.perf_counter() - started)
     return fitted
@@ -432,7 +436,8 @@ def score_library(
     calibrations = [read_json(path) for path in calibration_jsons]
     ensemble = BaselineEnsemble(fitted, calibrations, calibration_method)
     if fitted[0].baseline == "lgbm":
-        values = read_count_features(Path(library_features))
+        rows = read_csv(library_csv, usecols=["row"], dtype={"row": str})["row"].to_numpy()
+        values = read_count_features(Path(library_features), library_rows=rows)
     else:
         values = np.load(library_features, mmap_mode="r")
     similarity = similarity_chunks(similarity_csv) if similarity_csv is not None else None

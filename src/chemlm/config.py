@@ -510,6 +510,10 @@ class Study:
         for spec in checkpoints.values():
             if spec.pretrained_name is not None and spec.pretrained_name not in pretrained:
                 raise ConfigError(f"config key 'checkpoints.{spec.name}.source': no model '{spec.pretrained_name}' under pretrain.models")
+        searched = config.get("search", {}).get("baselines")
+        unknown = [name for name in searched if name not in config["baselines"]] if isinstance(searched, list) else []
+        if unknown:
+            raise ConfigError(f"config key 'search.baselines': '{unknown[0]}' is not one of the study's baselines ({', '.join(config['baselines'])})")
         cross_validated = [method for method in config["split"]["methods"] if method in CV_METHODS]
         if cross_validated and "search" in config:
             # one search for every instance would have seen the other instances' test folds; a search per instance

@@ -66,11 +66,9 @@ class MpnnSettings:
 
     @classmethod
     def from_dict(cls, values: dict) -> MpnnSettings:
-        """Settings from a config `chemprop` block (or a trial's); absent keys take the schema's defaults."""
-        from chemlm.config import load_schema
-
-        defaults = {key: spec["default"] for key, spec in load_schema()["properties"]["chemprop"]["properties"].items()}
-        return cls(**{**defaults, **values})
+        """Settings from a validated config `chemprop` block (Study.chemprop: every key, defaults filled) or a model
+        folder's description."""
+        return cls(**values)
 
 
 # What the baselines' search draws for chemprop (search.baselines): the issue's hidden size, depth, dropout,
@@ -193,7 +191,8 @@ def dataset(smiles: list[str], values: np.ndarray | None = None) -> data.Molecul
 
 def batches(smiles: list[str], batch_size: int, device: torch.device):
     """(graphs, atom descriptors, molecule descriptors) of `smiles` in order, the graphs on `device`."""
-    for bmg, V_d, X_d, *_ in data.build_dataloader(dataset(smiles), batch_size=batch_size, shuffle=False):
+    # drop_last=False: chemprop's loader drops a last batch of one molecule unless told not to (for batch norm in training)
+    for bmg, V_d, X_d, *_ in data.build_dataloader(dataset(smiles), batch_size=batch_size, shuffle=False, drop_last=False):
         bmg.to(device)  # in place
         yield bmg, V_d, X_d
 
@@ -211,37 +210,67 @@ def predict(model: MPNN, smiles: list[str], batch_size: int = 256) -> np.ndarray
     return np.concatenate([output.reshape(len(output), -1).float().cpu().numpy() for output in outputs])
 
 
-class BestOnValidation(lightning.Callback):
-    """After each epoch: fine-tuning's validation metric on the valid fold; the best epoch's weights are kept and
-    training stops after `patience` epochs without a better one. Each epoch is logged (the rule's log)."""
+@torch.no_grad()
+def validation_loss(model: MPNN, valid: data.MoleculeDataset, batch_size: int = 256) -> float:
+    """The training loss (class-weighted, missing labels masked; regression on scaled targets) over a labelled set,
+    from the criterion's per-label losses (its running state belongs to training and is left alone)."""
+    was_training = model.training
+    model.eval()
+    total, count = 0.0, 0
+    for bmg, V_d, X_d, targets, weights, lt_mask, gt_mask in data.build_dataloader(valid, batch_size=batch_size, shuffle=False, drop_last=False):
+        bmg.to(model.device)
+        device = model.device
+        mask = targets.isfinite().to(device)
+        preds = model.predictor.train_step(model.fingerprint(bmg, V_d, X_d))
+        extra = [None if tensor is None else tensor.to(device) for tensor in (weights, lt_mask, gt_mask)]
+        losses = model.criterion._calc_unreduced_loss(preds, targets.nan_to_num(nan=0.0).to(device), mask, *extra)
+        total += float((losses * mask).sum())
+        count += int(mask.sum())
+    model.train(was_training)
+    return total / count if count else math.nan
 
-    def __init__(self, smiles: list[str], truth: np.ndarray, task_type: TaskType, patience: int):
-        self.smiles, self.truth, self.task_type, self.patience = smiles, truth, task_type, patience
+
+class BestOnValidation(lightning.Callback):
+    """After each epoch: fine-tuning's validation metric on the valid fold (where it is undefined in the first epoch,
+    a fold with one class, the validation loss, as fine-tuning does); the best epoch's weights are kept and training
+    stops after `patience` epochs without a better one. Each epoch is logged (the rule's log)."""
+
+    def __init__(self, valid: data.MoleculeDataset, smiles: list[str], truth: np.ndarray, task_type: TaskType, patience: int):
+        self.valid, self.smiles, self.truth, self.task_type, self.patience = valid, smiles, truth, task_type, patience
         self.maximise = HIGHER_IS_BETTER[task_type]
-        self.best: float | None = None
+        self.monitored = "metric"
+        self.best = math.nan
         self.best_epoch = -1
         self.best_state: dict | None = None
         self.history: list[dict] = []
         self.started = time.perf_counter()
 
     def better(self, value: float) -> bool:
-        if math.isnan(value):
-            return self.best is None
-        if self.best is None or math.isnan(self.best):
+        if self.best_state is None:
             return True
-        return value > self.best if self.maximise else value < self.best
+        if math.isnan(value):
+            return False
+        maximise = self.maximise and self.monitored == "metric"
+        return math.isnan(self.best) or (value > self.best if maximise else value < self.best)
 
     def on_train_epoch_end(self, trainer: lightning.Trainer, module: MPNN) -> None:
-        value = float(validation_score(self.task_type, self.truth, predict(module, self.smiles)))
+        metric = float(validation_score(self.task_type, self.truth, predict(module, self.smiles)))
+        loss = validation_loss(module, self.valid)
         epoch = trainer.current_epoch
-        loss = trainer.callback_metrics.get("train_loss_epoch")
-        self.history.append({"epoch": epoch + 1, "train_loss": float(loss) if loss is not None else math.nan, "valid_metric": value})
+        if epoch == 0 and math.isnan(metric):
+            self.monitored = "loss"
+            logger.warning("validation metric undefined (one class in the validation fold?): early stopping on the validation loss")
+        train_loss = trainer.callback_metrics.get("train_loss_epoch")
+        self.history.append({"epoch": epoch + 1, "train_loss": float(train_loss) if train_loss is not None else math.nan,
+                             "valid_loss": loss, "valid_metric": metric})
+        value = loss if self.monitored == "loss" else metric
         if self.better(value):
             self.best, self.best_epoch, self.best_state = value, epoch, copy.deepcopy(module.state_dict())
         elif epoch - self.best_epoch >= self.patience:
             trainer.should_stop = True
-        logger.info("epoch %d: train loss %.4f, validation metric %.4f (best %.4f at epoch %d; %.0f s)", epoch + 1,
-                    self.history[-1]["train_loss"], value, self.best, self.best_epoch + 1, time.perf_counter() - self.started)
+        logger.info("epoch %d: train loss %.4f, validation loss %.4f, validation metric %.4f (best %s %.4f at epoch %d; %.0f s)",
+                    epoch + 1, self.history[-1]["train_loss"], loss, metric, self.monitored, self.best, self.best_epoch + 1,
+                    time.perf_counter() - self.started)
 
 
 def quiet_lightning() -> None:
@@ -266,7 +295,9 @@ def fit_mpnn(task: TaskSpec, molecules: pd.DataFrame, settings: MpnnSettings, se
     model = build_mpnn(targets, settings, class_weights(targets, train_values))
     loader = data.build_dataloader(dataset(train_rows["smiles"].tolist(), train_values), batch_size=settings.batch_size,
                                    seed=seed, shuffle=True)
-    monitor = BestOnValidation(valid_rows["smiles"].tolist(), targets.metric_truth(valid_rows), task.type, settings.patience)
+    valid_smiles = valid_rows["smiles"].tolist()
+    monitor = BestOnValidation(dataset(valid_smiles, targets.values(valid_rows)), valid_smiles, targets.metric_truth(valid_rows),
+                               task.type, settings.patience)
     trainer = lightning.Trainer(
         accelerator="auto", devices=1, max_epochs=settings.max_epochs, logger=False, enable_checkpointing=False,
         enable_progress_bar=False, enable_model_summary=False, callbacks=[monitor], deterministic=True,
@@ -348,6 +379,7 @@ def train_chemprop(
         record["settings"] = asdict(replace(settings, **record["settings"]))
     model, targets, monitor = fit_mpnn(task, molecules, MpnnSettings.from_dict(record["settings"]), seed)
     record["best_epoch"] = monitor.best_epoch + 1
+    record["early_stopping_on"] = f"validation {monitor.monitored}"
     rows = molecules[molecules["fold"].isin(PREDICTED_FOLDS)]
     table = write_run_files(task, rows, targets.columns, predict(model, rows["smiles"].tolist()), record,
                             Path(predictions_csv), Path(calibration_json), Path(settings_json))

@@ -99,7 +99,7 @@ def render_page(sections: Sequence[Section], title: str = TITLE) -> str:
 def summary_markdown(results: StudyResults, settings: ReportSettings) -> str:
     """The overview table, what it says, and the paired differences, in Markdown."""
     lines = [f"# {TITLE}", "", "Test-fold metric, mean ± sd over split instances (n = instances); no model is marked best: the statements below "
-             "say which differences are real (every pair: results/comparison.csv); published values are single runs.", ""]
+             "say which differences are real (every pair: results/comparison.csv); published values are single runs unless their row names a source.", ""]
     lines += [overview_table(results, settings).markdown(), "", "## How the numbers compare", ""]
     lines += [f"- {statement}" for statement in comparison_statements(results, settings)]
     comparisons = paired_comparisons(results, settings)

@@ -81,7 +81,7 @@ def is_published_column(column: Column, settings: ReportSettings) -> bool:
 
 
 def published_references(results: StudyResults, settings: ReportSettings) -> dict[str, float]:
-    """The published single runs, when the study has their task and split (a study without HIV shows none)."""
+    """The published references, when the study has their task and split (a study without HIV shows none)."""
     if settings.published_task in results.tasks and settings.published_split in results.splits:
         return settings.published
     return {}
@@ -94,7 +94,7 @@ def column_stats(results: StudyResults, column: Column) -> dict[str, Stat]:
 
 def overview_table(results: StudyResults, settings: ReportSettings) -> Table:
     """Mean ± sd over split instances per model and column, no model marked best (the comparison section says which
-    differences are real), published single runs as reference rows."""
+    differences are real), published values as reference rows."""
     columns = overview_columns(results, settings)
     rows, row_classes = [], []
     for model in results.models():
@@ -141,7 +141,7 @@ def column_statements(results: StudyResults, column: Column) -> list[str]:
 
 
 def published_statements(results: StudyResults, settings: ReportSettings) -> list[str]:
-    """Our seeds against the published single runs, on the published task, split and metric."""
+    """Our seeds against the published values, on the published task, split and metric."""
     published = published_references(results, settings)
     if not published:
         return []
@@ -158,7 +158,8 @@ def published_statements(results: StudyResults, settings: ReportSettings) -> lis
         spread = ""
         if stat.n > 1 and not math.isnan(stat.sd):
             spread = "; within one sd of our seeds" if abs(stat.mean - value) <= stat.sd else "; more than one sd of our seeds away"
-        statements.append(f"{name}: {stat.inline()} here against {value:.3f} published (single run), difference {stat.mean - value:+.3f}{spread}.")
+        what = settings.published_sources.get(name, "single run")
+        statements.append(f"{name}: {stat.inline()} here against {value:.3f} published ({what}), difference {stat.mean - value:+.3f}{spread}.")
     choose = max if higher_is_better(settings.metric) else min
     best_name = choose(published, key=lambda name: published[name])
     best_value = published[best_name]
@@ -185,7 +186,7 @@ def overview_section(results: StudyResults, settings: ReportSettings) -> Section
     body = (
         paragraph("Test-fold metric per task and split: mean ± sample sd over the split instances (n = instances). No model "
                   "is marked best: which differences are real, and large enough to matter, is the comparison's to say (below "
-                  "and in the next section). Published values are single runs, shown for reference.")
+                  "and in the next section). Published values (single runs unless their row names a source) are shown for reference.")
         + table.html()
         + heading("How the numbers compare")
         + bullet_list(comparison_statements(results, settings))
