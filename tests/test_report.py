@@ -541,3 +541,13 @@ def test_a_published_reference_names_its_source(study, tmp_path):
     assert "| MLM (published) | single run, reference | 0.793 | — |" in markdown
     with pytest.raises(ConfigError, match="report.published.chemprop"):
         Study.from_config({**config, "report": {"published": {"chemprop": {"source": "no value"}}}})
+
+
+def test_the_methods_line_says_where_a_baseline_differs_from_fine_tuning():
+    from chemlm.config import BASELINES
+    from chemlm.report.sections import baseline_methods
+
+    line = baseline_methods(BASELINES)
+    assert all(line.count(f"{baseline}:") == 1 for baseline in BASELINES)
+    assert "rather than fine-tuning's AdamW" in line and "sigmoid output" in line and "where fine-tuning stops on macro-F1" in line
+    assert baseline_methods(()) == ""

@@ -181,12 +181,32 @@ def comparison_statements(results: StudyResults, settings: ReportSettings) -> li
     return statements
 
 
+# How each baseline is trained, and where it cannot do as fine-tuning does (the report's methods line).
+BASELINE_METHODS = {
+    "ecfp4_rf": "ecfp4_rf: a random forest on ECFP4 bits (radius 2, 2,048), balanced class weights.",
+    "ecfp4_logreg": "ecfp4_logreg: a logistic regression (ridge for regression) on ECFP4 bits, balanced class weights.",
+    "lgbm": ("lgbm: LightGBM on ECFP4 counts and 199 RDKit descriptors, one model per label, balanced class weights, "
+             "boosting stopped on the validation fold (AUROC, RMSE; log loss for multi-class, where fine-tuning stops on macro-F1)."),
+    "chemprop": ("chemprop: chemprop's D-MPNN, trained with chemprop's Adam and warm-up/decay schedule rather than fine-tuning's "
+                 "AdamW; a binary label is one sigmoid output with positives weighted by negatives / positives (fine-tuning's "
+                 "two-class head weights both classes, the same balance); chemprop leaves out a last training batch of one "
+                 "molecule in an epoch; early stopping on fine-tuning's validation metric, the best epoch kept."),
+}
+
+
+def baseline_methods(baselines: tuple[str, ...]) -> str:
+    """The methods line for the study's baselines; empty without any."""
+    return " ".join(BASELINE_METHODS[baseline] for baseline in baselines)
+
+
 def overview_section(results: StudyResults, settings: ReportSettings) -> Section:
     table = overview_table(results, settings)
+    methods = baseline_methods(results.study.baselines)
     body = (
         paragraph("Test-fold metric per task and split: mean ± sample sd over the split instances (n = instances). No model "
                   "is marked best: which differences are real, and large enough to matter, is the comparison's to say (below "
                   "and in the next section). Published values (single runs unless their row names a source) are shown for reference.")
+        + (paragraph(f"Baselines, on the same split instances and seeds: {methods}") if methods else "")
         + table.html()
         + heading("How the numbers compare")
         + bullet_list(comparison_statements(results, settings))
