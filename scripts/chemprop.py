@@ -9,7 +9,7 @@ with step_log(snakemake):
         molecules_csv=snakemake.input.molecules,
         split_csv=snakemake.input.split,
         task=TaskSpec.from_config(snakemake.wildcards.task, snakemake.params.task),
-        settings=MpnnSettings.from_dict(snakemake.params.settings),
+        settings=MpnnSettings(**snakemake.params.settings),
         seed=snakemake.params.seed,
         threads=snakemake.threads,
         predictions_csv=snakemake.output.predictions,

@@ -16,8 +16,8 @@ from chemlm.config import ConfigError, Study, load_schema
 from chemlm.evaluate import evaluate_predictions
 from chemlm.folds import load_fold_tables
 from chemlm.io import InputError
+from chemlm.layout import CHEMPROP_DESCRIPTION
 from chemlm.models.mpnn import (
-    DESCRIPTION,
     WEIGHTS,
     MpnnSettings,
     Targets,
@@ -44,7 +44,7 @@ TINY = {"hidden_size": 16, "ffn_hidden_size": 16, "depth": 2, "max_epochs": 4, "
 
 def settings(**values) -> MpnnSettings:
     """The config's chemprop settings (the schema's defaults) with `values` in their place, as Study.chemprop has them."""
-    return MpnnSettings.from_dict(Study.from_config({**MINIMAL_CONFIG, "chemprop": values}).chemprop)
+    return MpnnSettings(**Study.from_config({**MINIMAL_CONFIG, "chemprop": values}).chemprop)
 
 
 @pytest.fixture(scope="module")
@@ -116,8 +116,9 @@ def test_same_seed_same_predictions_other_seed_other_model(fold_files, trained):
 @pytest.mark.parametrize("kind", list(TASKS))
 def test_the_model_folder_predicts_what_was_evaluated(fold_files, trained, kind):
     table, out = trained[kind]
-    assert sorted(path.name for path in (out / "model").iterdir()) == sorted([DESCRIPTION, WEIGHTS])  # no pickle
-    model, targets, _ = load_mpnn(out / "model")
+    assert sorted(path.name for path in (out / "model").iterdir()) == sorted([CHEMPROP_DESCRIPTION, WEIGHTS])  # no pickle
+    loaded = load_mpnn(out / "model")
+    model, targets = loaded.model, loaded.targets
     molecules = load_fold_tables(fold_files[1], fold_files[2])
     test = molecules[molecules["fold"] == "test"]
     predicted = predict(model, test["smiles"].tolist())
@@ -128,7 +129,7 @@ def test_a_broken_model_folder_is_named(fold_files, trained, tmp_path):
     with pytest.raises(InputError, match=f"^{tmp_path}: not a chemprop model folder"):
         load_mpnn(tmp_path)
     _, out = trained["binary"]
-    (tmp_path / DESCRIPTION).write_text((out / "model" / DESCRIPTION).read_text())
+    (tmp_path / CHEMPROP_DESCRIPTION).write_text((out / "model" / CHEMPROP_DESCRIPTION).read_text())
     (tmp_path / WEIGHTS).write_bytes(b"not safetensors")
     with pytest.raises(InputError, match="not a chemprop model folder"):
         load_mpnn(tmp_path)
@@ -163,7 +164,7 @@ def test_a_library_is_scored_by_the_instances_ensemble(fold_files, trained, tmp_
     rows = score_library([first / "model", second / "model"], "isotonic", 1, tmp_path / "library.csv.gz", None, tmp_path / "scored.csv.gz")
     scored = pd.read_csv(gzip.open(tmp_path / "scored.csv.gz"))
     assert rows == 8 and list(scored["row"]) == list(range(8))
-    each = [predict(load_mpnn(folder / "model")[0], smiles)[:, 0] for folder in (first, second)]
+    each = [predict(load_mpnn(folder / "model").model, smiles)[:, 0] for folder in (first, second)]
     np.testing.assert_allclose(scored["mean:HIV_active"][:7], np.mean(each, axis=0), rtol=1e-5)
     np.testing.assert_allclose(scored["sd:HIV_active"][:7], np.std(each, axis=0, ddof=1), rtol=1e-4, atol=1e-7)
     assert scored["calibrated:HIV_active"][:7].between(0, 1).all() and scored.iloc[7][["mean:HIV_active"]].isna().all()
@@ -185,8 +186,8 @@ def test_embeddings_are_the_learned_vectors_at_initialisation_and_trained(fold_f
     for stage in stages.values():
         assert stage["mol_id"].tolist() == molecules.loc[molecules["fold"] == "test", "mol_id"].tolist()
         assert stage["embedding"].shape == (len(test), 16)
-    np.testing.assert_allclose(stages["finetuned"]["embedding"], fingerprints(load_mpnn(trained / "model")[0], test), rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(stages["zeroshot"]["embedding"], fingerprints(load_mpnn(still / "model")[0], test), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(stages["finetuned"]["embedding"], fingerprints(load_mpnn(trained / "model").model, test), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(stages["zeroshot"]["embedding"], fingerprints(load_mpnn(still / "model").model, test), rtol=1e-4, atol=1e-6)
     assert not np.allclose(stages["zeroshot"]["embedding"], stages["finetuned"]["embedding"], atol=1e-3)
 
 
@@ -202,7 +203,7 @@ def test_the_predict_command_scores_with_chemprop_folders(fold_files, trained, t
     assert cli.main(["predict", "--model", str(out / "model"), "--input", str(tmp_path / "library.smi"),
                      "--output", str(tmp_path / "scored.csv"), "--calibration", "isotonic"]) == 0
     scored = pd.read_csv(tmp_path / "scored.csv")
-    np.testing.assert_allclose(scored["mean:HIV_active"][:4], predict(load_mpnn(out / "model")[0], smiles)[:, 0], rtol=1e-5)
+    np.testing.assert_allclose(scored["mean:HIV_active"][:4], predict(load_mpnn(out / "model").model, smiles)[:, 0], rtol=1e-5)
     calibration = json.loads((out / "calibration.json").read_text())
     from chemlm.calibration import apply
 
@@ -220,7 +221,7 @@ def test_every_molecule_is_predicted_and_embedded_whatever_the_batch(trained, fo
     from chemlm.models.mpnn import fingerprints
 
     _, out = trained["binary"]
-    model = load_mpnn(out / "model")[0]
+    model = load_mpnn(out / "model").model
     smiles = load_fold_tables(fold_files[1], fold_files[2])["smiles"].tolist()[:5]
     assert predict(model, smiles[:1]).shape == (1, 1)
     whole = predict(model, smiles)

@@ -168,6 +168,11 @@ class LabelModel:
         return probabilities
 
 
+def is_lightgbm(model: BaseEstimator) -> bool:
+    """A LightGBM estimator (told apart without importing lightgbm, which only LightGBM's jobs load)."""
+    return type(model).__module__.startswith("lightgbm")
+
+
 def fit_label(model: BaseEstimator, x_train, y_train: np.ndarray, classes: list, context: str, valid: tuple | None = None) -> LabelModel:
     """`model` fitted; with one class in training there is nothing to learn: that class gets probability 1.
     A LightGBM model stops boosting on `valid` = (x, y), the validation fold's molecules with this label."""
@@ -176,7 +181,7 @@ def fit_label(model: BaseEstimator, x_train, y_train: np.ndarray, classes: list,
         if len(present) == 1:
             logger.warning("%s: only class %s in the training fold; predicting it with probability 1", context, present[0])
             return LabelModel(None, classes, present[0])
-    if type(model).__module__.startswith("lightgbm"):
+    if is_lightgbm(model):
         return LabelModel(fit_boosting(model, x_train, y_train, valid, context), classes)
     return LabelModel(model.fit(x_train, y_train), classes)
 
@@ -346,7 +351,7 @@ class StoredBooster:
 
 def stored_model(model: BaseEstimator | None) -> dict:
     """A label's model as save_fitted stores it: LightGBM's as its text (its best round's trees), others as they are."""
-    if model is not None and type(model).__module__.startswith("lightgbm"):
+    if model is not None and is_lightgbm(model):
         classes = [np.asarray(name).item() for name in model.classes_] if hasattr(model, "classes_") else None
         return {"model": None, "lgbm_model": model.booster_.model_to_string(), "lgbm_classes": classes}
     return {"model": model}

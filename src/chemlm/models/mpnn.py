@@ -43,15 +43,14 @@ from chemlm.tasks import TaskSpec, TaskType, prediction_header
 
 logger = logging.getLogger(__name__)
 
-DESCRIPTION = CHEMPROP_DESCRIPTION
 WEIGHTS = "model.safetensors"
 FORMAT = "chemlm-chemprop-mpnn"
 
 
 @dataclass(frozen=True)
 class MpnnSettings:
-    """The network and its training: config `chemprop`, whose schema holds the defaults (chemprop's, except the
-    epochs and early stopping)."""
+    """The network and its training: config `chemprop` as Study.chemprop holds it (every key; the schema has the
+    defaults: chemprop's, except the epochs and early stopping), or a model folder's description."""
 
     hidden_size: int  # message-passing hidden size
     depth: int  # message-passing steps
@@ -63,12 +62,6 @@ class MpnnSettings:
     batch_size: int
     max_epochs: int
     patience: int  # epochs without a better validation metric before training stops
-
-    @classmethod
-    def from_dict(cls, values: dict) -> MpnnSettings:
-        """Settings from a validated config `chemprop` block (Study.chemprop: every key, defaults filled) or a model
-        folder's description."""
-        return cls(**values)
 
 
 # What the baselines' search draws for chemprop (search.baselines): the issue's hidden size, depth, dropout,
@@ -211,23 +204,26 @@ def predict(model: MPNN, smiles: list[str], batch_size: int = 256) -> np.ndarray
 
 
 @torch.no_grad()
-def validation_loss(model: MPNN, valid: data.MoleculeDataset, batch_size: int = 256) -> float:
-    """The training loss (class-weighted, missing labels masked; regression on scaled targets) over a labelled set,
-    from the criterion's per-label losses (its running state belongs to training and is left alone)."""
+def validation_pass(model: MPNN, valid: data.MoleculeDataset, batch_size: int = 256) -> tuple[np.ndarray, float]:
+    """One pass over a labelled set: the predictions `predict` gives, and the training loss (class-weighted, missing
+    labels masked; regression on scaled targets) from the criterion's per-label losses (its running state belongs to
+    training and is left alone)."""
     was_training = model.training
     model.eval()
-    total, count = 0.0, 0
+    device = model.device
+    outputs, total, count = [], 0.0, 0
     for bmg, V_d, X_d, targets, weights, lt_mask, gt_mask in data.build_dataloader(valid, batch_size=batch_size, shuffle=False, drop_last=False):
-        bmg.to(model.device)
-        device = model.device
+        bmg.to(device)
+        vectors = model.fingerprint(bmg, V_d, X_d)
+        output = model.predictor(vectors)
+        outputs.append(output.reshape(len(output), -1).float().cpu().numpy())
         mask = targets.isfinite().to(device)
-        preds = model.predictor.train_step(model.fingerprint(bmg, V_d, X_d))
         extra = [None if tensor is None else tensor.to(device) for tensor in (weights, lt_mask, gt_mask)]
-        losses = model.criterion._calc_unreduced_loss(preds, targets.nan_to_num(nan=0.0).to(device), mask, *extra)
+        losses = model.criterion._calc_unreduced_loss(model.predictor.train_step(vectors), targets.nan_to_num(nan=0.0).to(device), mask, *extra)
         total += float((losses * mask).sum())
         count += int(mask.sum())
     model.train(was_training)
-    return total / count if count else math.nan
+    return np.concatenate(outputs), (total / count if count else math.nan)
 
 
 class BestOnValidation(lightning.Callback):
@@ -235,8 +231,8 @@ class BestOnValidation(lightning.Callback):
     a fold with one class, the validation loss, as fine-tuning does); the best epoch's weights are kept and training
     stops after `patience` epochs without a better one. Each epoch is logged (the rule's log)."""
 
-    def __init__(self, valid: data.MoleculeDataset, smiles: list[str], truth: np.ndarray, task_type: TaskType, patience: int):
-        self.valid, self.smiles, self.truth, self.task_type, self.patience = valid, smiles, truth, task_type, patience
+    def __init__(self, valid: data.MoleculeDataset, truth: np.ndarray, task_type: TaskType, patience: int):
+        self.valid, self.truth, self.task_type, self.patience = valid, truth, task_type, patience
         self.maximise = HIGHER_IS_BETTER[task_type]
         self.monitored = "metric"
         self.best = math.nan
@@ -254,8 +250,8 @@ class BestOnValidation(lightning.Callback):
         return math.isnan(self.best) or (value > self.best if maximise else value < self.best)
 
     def on_train_epoch_end(self, trainer: lightning.Trainer, module: MPNN) -> None:
-        metric = float(validation_score(self.task_type, self.truth, predict(module, self.smiles)))
-        loss = validation_loss(module, self.valid)
+        predictions, loss = validation_pass(module, self.valid)
+        metric = float(validation_score(self.task_type, self.truth, predictions))
         epoch = trainer.current_epoch
         if epoch == 0 and math.isnan(metric):
             self.monitored = "loss"
@@ -293,11 +289,11 @@ def fit_mpnn(task: TaskSpec, molecules: pd.DataFrame, settings: MpnnSettings, se
     train_values = targets.values(train_rows)
     labelled = ~np.isnan(train_values).all(axis=1)
     model = build_mpnn(targets, settings, class_weights(targets, train_values))
-    loader = data.build_dataloader(dataset(train_rows["smiles"].tolist(), train_values), batch_size=settings.batch_size,
-                                   seed=seed, shuffle=True)
-    valid_smiles = valid_rows["smiles"].tolist()
-    monitor = BestOnValidation(dataset(valid_smiles, targets.values(valid_rows)), valid_smiles, targets.metric_truth(valid_rows),
-                               task.type, settings.patience)
+    train_set, valid_set = dataset(train_rows["smiles"].tolist(), train_values), dataset(valid_rows["smiles"].tolist(), targets.values(valid_rows))
+    for featurized in (train_set, valid_set):
+        featurized.cache = True  # each molecule's graph made once, not again every epoch
+    loader = data.build_dataloader(train_set, batch_size=settings.batch_size, seed=seed, shuffle=True)
+    monitor = BestOnValidation(valid_set, targets.metric_truth(valid_rows), task.type, settings.patience)
     trainer = lightning.Trainer(
         accelerator="auto", devices=1, max_epochs=settings.max_epochs, logger=False, enable_checkpointing=False,
         enable_progress_bar=False, enable_model_summary=False, callbacks=[monitor], deterministic=True,
@@ -325,35 +321,39 @@ def save_mpnn(model: MPNN, targets: Targets, settings: MpnnSettings, calibration
     with atomic_path(folder) as temporary:
         temporary.mkdir()
         save_file({key: value.contiguous() for key, value in model.state_dict().items()}, str(temporary / WEIGHTS))
-        (temporary / DESCRIPTION).write_text(json.dumps(description, indent=2) + "\n")
+        (temporary / CHEMPROP_DESCRIPTION).write_text(json.dumps(description, indent=2) + "\n")
 
 
-def load_mpnn(folder: Path) -> tuple[MPNN, Targets, MpnnSettings]:
-    """A model folder `save_mpnn` wrote, in eval mode on the CPU, with its targets and settings; anything else is an
-    error naming the folder."""
-    model, targets, settings, _ = load_folder(folder)
-    return model, targets, settings
+@dataclass(frozen=True)
+class MpnnFolder:
+    """A model folder as `load_mpnn` reads it: the network (eval mode, CPU) and what its description says."""
+
+    model: MPNN
+    targets: Targets
+    settings: MpnnSettings
+    calibration: dict
+    isomeric_smiles: bool
 
 
-def load_folder(folder: Path) -> tuple[MPNN, Targets, MpnnSettings, dict]:
-    """`load_mpnn`, and the folder's whole description (calibration, canonicalisation)."""
+def load_mpnn(folder: Path) -> MpnnFolder:
+    """A model folder `save_mpnn` wrote; anything else is an error naming the folder."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     folder = Path(folder)
     try:
-        description = json.loads((folder / DESCRIPTION).read_text())
+        description = json.loads((folder / CHEMPROP_DESCRIPTION).read_text())
         if description.get("format") != FORMAT:
             raise ValueError(f"format is {description.get('format')!r}, not {FORMAT!r}")
         stored = description["targets"]
         targets = Targets(TaskType(stored["task_type"]), tuple(stored["labels"]), tuple(stored["classes"]), tuple(stored["mean"]), tuple(stored["std"]))
-        settings = MpnnSettings.from_dict(description["settings"])
+        settings = MpnnSettings(**description["settings"])
         width = len(targets.classes) if targets.task_type is TaskType.MULTICLASS else len(targets.labels)
         model = build_mpnn(targets, settings, np.zeros(width))
         model.load_state_dict(load_file(str(folder / WEIGHTS)))
     except (OSError, ValueError, KeyError, RuntimeError, SafetensorError) as error:
         raise InputError(f"{folder}: not a chemprop model folder ({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})") from None
-    return model.eval(), targets, settings, description
+    return MpnnFolder(model.eval(), targets, settings, description["calibration"], bool(description["isomeric_smiles"]))
 
 
 def train_chemprop(
@@ -376,14 +376,15 @@ def train_chemprop(
             return validation_score(task.type, targets.metric_truth(valid), predict(model, valid["smiles"].tolist()))
 
         record = search_in_job(SEARCH_SPACE, search[0], search[1], seed, HIGHER_IS_BETTER[task.type], score, "chemprop")
-        record["settings"] = asdict(replace(settings, **record["settings"]))
-    model, targets, monitor = fit_mpnn(task, molecules, MpnnSettings.from_dict(record["settings"]), seed)
+        settings = replace(settings, **record["settings"])
+        record["settings"] = asdict(settings)
+    model, targets, monitor = fit_mpnn(task, molecules, settings, seed)
     record["best_epoch"] = monitor.best_epoch + 1
     record["early_stopping_on"] = f"validation {monitor.monitored}"
     rows = molecules[molecules["fold"].isin(PREDICTED_FOLDS)]
     table = write_run_files(task, rows, targets.columns, predict(model, rows["smiles"].tolist()), record,
                             Path(predictions_csv), Path(calibration_json), Path(settings_json))
-    save_mpnn(model, targets, MpnnSettings.from_dict(record["settings"]), read_json(calibration_json), isomeric_smiles, Path(model_dir))
+    save_mpnn(model, targets, settings, read_json(calibration_json), isomeric_smiles, Path(model_dir))
     with atomic_path(history_csv) as temporary:
         pd.DataFrame(monitor.history).to_csv(temporary, index=False)
     logger.info("task '%s', chemprop, seed %d: best epoch %d of %d (%.1f s)", task.name, seed, monitor.best_epoch + 1,
@@ -405,11 +406,11 @@ def write_embeddings(molecules_csv: Path, split_csv: Path, seed: int, model_dir:
     `embedding` in molecules.csv order, as the transformers' embeddings (chemlm.models.embeddings)."""
     molecules = load_fold_tables(Path(molecules_csv), Path(split_csv))
     test = molecules[molecules["fold"] == "test"]
-    trained, targets, settings = load_mpnn(Path(model_dir))
+    trained = load_mpnn(Path(model_dir))
     lightning.seed_everything(seed, workers=True, verbose=False)
-    train_values = targets.values(molecules[molecules["fold"] == "train"])
-    initial = build_mpnn(targets, settings, class_weights(targets, train_values))
-    for model, path in ((initial, zeroshot_npz), (trained, finetuned_npz)):
+    train_values = trained.targets.values(molecules[molecules["fold"] == "train"])
+    initial = build_mpnn(trained.targets, trained.settings, class_weights(trained.targets, train_values))
+    for model, path in ((initial, zeroshot_npz), (trained.model, finetuned_npz)):
         vectors = fingerprints(model, test["smiles"].tolist())
         with atomic_path(path) as temporary, open(temporary, "wb") as handle:
             np.savez(handle, mol_id=test["mol_id"].to_numpy(dtype=str), embedding=vectors)
@@ -425,14 +426,14 @@ class MpnnEnsemble:
     def __init__(self, folders: list[Path], calibration_method: str):
         if not folders:
             raise InputError("no model folders to score with")
-        loaded = [load_folder(Path(folder)) for folder in folders]
-        first = loaded[0][1]
-        for folder, (_, targets, _, _) in zip(folders, loaded):
-            if targets.columns != first.columns or targets.task_type is not first.task_type:
-                raise InputError(f"{folder}: a chemprop model of outputs {', '.join(targets.columns)}, not the ensemble's {', '.join(first.columns)}")
-        self.models = [model for model, *_ in loaded]
-        self.calibrations = [description["calibration"] for *_, description in loaded]
-        self.isomeric_smiles = bool(loaded[0][3]["isomeric_smiles"])
+        loaded = [load_mpnn(Path(folder)) for folder in folders]
+        first = loaded[0].targets
+        for folder, other in zip(folders, loaded):
+            if other.targets.columns != first.columns or other.targets.task_type is not first.task_type:
+                raise InputError(f"{folder}: a chemprop model of outputs {', '.join(other.targets.columns)}, not the ensemble's {', '.join(first.columns)}")
+        self.models = [other.model for other in loaded]
+        self.calibrations = [other.calibration for other in loaded]
+        self.isomeric_smiles = loaded[0].isomeric_smiles
         self.calibration_method = calibration_method
         self.task_type = first.task_type
         self.names = [column.removeprefix(prediction_header("")) for column in first.columns]
