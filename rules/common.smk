@@ -220,11 +220,24 @@ def fold_inputs(wildcards):
 
 
 def split_inputs(wildcards):
-    """The molecules, and for a cluster cross-validation their Butina clusters."""
+    """The molecules, and for a cluster cross-validation their Butina clusters, for a predefined split their folds."""
     inputs = {"molecules": layout.data_file("molecules.csv")}
     if wildcards.split == "cluster_cv":
         inputs["clusters"] = layout.data_file("clusters.csv")
+    if wildcards.split == "predefined":
+        inputs["predefined"] = layout.data_file("predefined_folds.csv")
+        inputs["predefined_found"] = layout.data_file("predefined_folds.json")
     return inputs
+
+
+def predefined_fold_inputs(wildcards):
+    """The molecules, the task's table (read for a fold column) and its fold files."""
+    folds = STUDY.tasks[wildcards.task].folds
+    return {
+        "molecules": layout.data_file("molecules.csv"),
+        "source": task_source(wildcards),
+        **{f"fold_{fold}": path for fold, path in folds.files},
+    }
 
 
 def model_predictions(wildcards):

@@ -110,3 +110,26 @@ rule cluster:
         "../envs/plotting.yaml"
     script:
         "../scripts/cluster.py"
+
+
+# The folds published with the data (tasks.<name>.folds) matched to the molecules by canonical SMILES: once per task.
+rule predefined_folds:
+    input:
+        unpack(predefined_fold_inputs),
+    output:
+        assignment=layout.data_file("predefined_folds.csv"),
+        found=layout.data_file("predefined_folds.json"),
+    log:
+        layout.log("predefined_folds"),
+    benchmark:
+        layout.benchmark("predefined_folds")
+    conda:
+        "../envs/chemistry.yaml"
+    threads: 2
+    params:
+        task=task_of,
+        folds=lambda wildcards: STUDY.config["tasks"][wildcards.task]["folds"],
+        isomeric_smiles=STUDY.isomeric_smiles,
+        rdkit_time_limit=STUDY.rdkit_time_limit,
+    script:
+        "../scripts/predefined_folds.py"

@@ -65,6 +65,21 @@ def test_checkpoint_overrides_task_overrides_global():
     assert (mtr.learning_rate, mtr.batch_size, mtr.patience) == (3e-5, 64, 15)
 
 
+def test_a_named_protocol_replaces_global_and_task_settings_for_the_checkpoints_that_follow_it():
+    """The seed study's protocol beside ours: 5 epochs, batch 16, lr 2e-5, weight decay 0.01 for one checkpoint."""
+    config = shipped("config.yaml")
+    config["tasks"]["hiv"]["finetune"] = {"learning_rate": 3e-5, "max_length": 96}
+    config["protocols"] = {"seed_study": {"max_epochs": 5, "batch_size": 16, "learning_rate": 2e-5, "weight_decay": 0.01}}
+    config["checkpoints"]["MTR"] = {**config["checkpoints"]["MTR"], "protocol": "seed_study", "finetune": {"weight_decay": 0.02}}
+    study = Study.from_config(config)
+    mtr, mlm = study.finetune_params("hiv", "MTR"), study.finetune_params("hiv", "MLM")
+    assert (mtr.max_epochs, mtr.batch_size, mtr.learning_rate, mtr.weight_decay, mtr.max_length) == (5, 16, 2e-5, 0.02, 96)
+    assert (mlm.max_epochs, mlm.batch_size, mlm.learning_rate) == (100, 256, 3e-5)
+    config["checkpoints"]["MTR"]["protocol"] = "seed-study"
+    with pytest.raises(ConfigError, match="config key 'checkpoints.MTR.protocol': no protocol 'seed-study' under protocols"):
+        Study.from_config(config)
+
+
 def test_command_line_strings_become_the_numbers_the_schema_asks_for():
     """`snakemake --config seeds=[0,1,2,3,4]` hands over ['0', '1', ...]: YAML strings (Snakemake's BaseLoader)."""
     config = shipped("demo.yaml")

@@ -166,7 +166,8 @@ def test_assign_folds_lists_molecules_in_order(method):
     molecules = molecules_table()
     instance = SplitInstance.of_fold(5, 0, 1) if method in CV_METHODS else SEED0
     clusters = np.arange(len(molecules)) % 23 if method == "cluster_cv" else None
-    assignment = assign_folds(molecules, BINARY, method, FRACTIONS, instance, clusters)
+    predefined = np.array(["train", "train", "valid", "test"])[np.arange(len(molecules)) % 4] if method == "predefined" else None
+    assignment = assign_folds(molecules, BINARY, method, FRACTIONS, instance, clusters, predefined)
     assert list(assignment.columns) == ["mol_id", "fold"]
     assert assignment["mol_id"].tolist() == molecules["mol_id"].tolist()
     assert set(assignment["fold"]) == {"train", "valid", "test"}

@@ -159,7 +159,7 @@ def fill_defaults(config: dict, schema: dict) -> None:
 
 @dataclass(frozen=True)
 class FinetuneParams:
-    """Fine-tuning hyper-parameters after global < task < checkpoint overrides."""
+    """Fine-tuning hyper-parameters after global < task < the checkpoint's protocol < checkpoint overrides."""
 
     learning_rate: float
     betas: tuple[float, float]
@@ -184,6 +184,7 @@ class FinetuneParams:
         merged = {
             **config["finetune"],
             **config["tasks"][task].get("finetune", {}),
+            **config["protocols"].get(config["checkpoints"][checkpoint].get("protocol"), {}),
             **config["checkpoints"][checkpoint].get("finetune", {}),
             # evaluation's averaging over variants decides early stopping and calibration too
             "test_time_augment": config["evaluate"]["test_time_augment"],
@@ -444,7 +445,8 @@ class PredictSettings:
 
 
 def task_params(task: TaskSpec) -> dict:
-    """A task as its config entry (what TaskSpec.from_config reads), keys sorted."""
+    """A task as its config entry (what TaskSpec.from_config reads), keys sorted; without its predefined folds, a
+    parameter of the fold matching alone (so that naming them reruns no other job)."""
     entry = {
         "source": task.source,
         "smiles_column": task.smiles_column,
@@ -507,6 +509,9 @@ class Study:
         pretrain = config.get("pretrain")
         pretrained = {name: PretrainSpec.from_config(name, entry) for name, entry in (pretrain or {}).get("models", {}).items()}
         checkpoints = {name: CheckpointSpec.from_config(name, entry) for name, entry in config["checkpoints"].items()}
+        for name, entry in config["checkpoints"].items():
+            if "protocol" in entry and entry["protocol"] not in config["protocols"]:
+                raise ConfigError(f"config key 'checkpoints.{name}.protocol': no protocol '{entry['protocol']}' under protocols")
         for spec in checkpoints.values():
             if spec.pretrained_name is not None and spec.pretrained_name not in pretrained:
                 raise ConfigError(f"config key 'checkpoints.{spec.name}.source': no model '{spec.pretrained_name}' under pretrain.models")
@@ -524,6 +529,9 @@ class Study:
             tasks = {name: TaskSpec.from_config(name, entry) for name, entry in config["tasks"].items()}
         except ValueError as error:
             raise ConfigError(f"config key 'tasks': {error}") from None
+        without_folds = [name for name, task in tasks.items() if task.folds is None]
+        if "predefined" in config["split"]["methods"] and without_folds:
+            raise ConfigError(f"config key 'tasks.{without_folds[0]}.folds': needed by the split 'predefined' (split.methods)")
         return cls(
             config=canonical(config),
             tasks=tasks,

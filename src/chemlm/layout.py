@@ -52,6 +52,7 @@ JOB_NAMES: dict[str, str | None] = {
     "fingerprints": "{task}",
     "descriptors": "{task}",
     "cluster": "{task}",
+    "predefined_folds": "{task}",
     "baseline": "{task}/{baseline}/{split}/{instance}",
     "baseline_model": "{task}/{baseline}/{split}/{instance}",
     "chemprop": "{task}/{split}/{instance}",

@@ -8,6 +8,7 @@ Works from the molecules table alone (its `scaffold` column), so no RDKit is nee
   each repeat shuffles whole groups (Bemis-Murcko scaffolds; Butina clusters of ECFP4 from chemlm.clusters; single
   molecules, stratified by class where the task has one) into folds of near-equal size; a split instance's test fold
   is one of them, its validation fold is taken from the rest the same grouped way, and the rest is its training fold.
+- `predefined`: the folds published with the data (chemlm.predefined matches them to the molecules), one per molecule.
 """
 
 from __future__ import annotations
@@ -22,15 +23,14 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from chemlm.folds import SplitInstance
+from chemlm.folds import FOLDS, SplitInstance
 from chemlm.io import InputError, read_csv
 from chemlm.tasks import TaskSpec, TaskType
 
 logger = logging.getLogger(__name__)
 
 CV_METHODS = ("scaffold_cv", "cluster_cv", "random_cv")
-SPLIT_METHODS = ("scaffold", "random_scaffold", "random", *CV_METHODS)
-FOLDS = ("train", "valid", "test")
+SPLIT_METHODS = ("scaffold", "random_scaffold", "random", *CV_METHODS, "predefined")
 Fractions = tuple[float, float, float]
 
 
@@ -235,6 +235,14 @@ def read_clusters(clusters_csv: str, molecules: pd.DataFrame) -> np.ndarray:
     return clusters["cluster"].to_numpy()
 
 
+def read_predefined_folds(folds_csv: str, molecules: pd.DataFrame) -> np.ndarray:
+    """The predefined fold of each molecule (chemlm.predefined), in molecules order."""
+    folds = read_csv(folds_csv, dtype={"mol_id": str, "fold": str})
+    if len(folds) != len(molecules) or not (folds["mol_id"].to_numpy() == molecules["mol_id"].astype(str).to_numpy()).all():
+        raise InputError(f"{folds_csv}: its mol_ids do not match the molecules; rerun the fold matching")
+    return folds["fold"].to_numpy()
+
+
 def stratification_labels(molecules: pd.DataFrame, task: TaskSpec) -> np.ndarray | None:
     """The class of each molecule for single-label classification tasks; None where stratifying makes no sense."""
     if task.type in (TaskType.BINARY, TaskType.MULTICLASS):
@@ -257,10 +265,11 @@ def check_molecules(molecules: pd.DataFrame, task: TaskSpec, method: str) -> Non
 
 def assign_folds(
     molecules: pd.DataFrame, task: TaskSpec, method: str, fractions: Sequence[float], instance: SplitInstance,
-    clusters: np.ndarray | None = None,
+    clusters: np.ndarray | None = None, predefined: np.ndarray | None = None,
 ) -> pd.DataFrame:
-    """`mol_id, fold` in molecules order for one split instance. The deterministic `scaffold` split ignores the seed;
-    `cluster_cv` needs the Butina cluster of each molecule (chemlm.clusters), in molecules order."""
+    """`mol_id, fold` in molecules order for one split instance. The deterministic `scaffold` and `predefined` splits
+    ignore the seed; `cluster_cv` needs the Butina cluster of each molecule (chemlm.clusters), `predefined` each
+    molecule's fold (chemlm.predefined), in molecules order."""
     check_molecules(molecules, task, method)
     if (method in CV_METHODS) != instance.is_fold:
         raise InputError(f"split '{method}': instance '{instance.name}' is not one of its instances")
@@ -276,6 +285,10 @@ def assign_folds(
         if clusters is None or len(clusters) != len(molecules):
             raise InputError(f"task '{task.name}': split 'cluster_cv' needs the Butina cluster of every molecule")
         folds = cv_split(len(molecules), instance, groups=np.asarray(clusters))
+    elif method == "predefined":
+        if predefined is None or len(predefined) != len(molecules) or not np.isin(predefined, FOLDS).all():
+            raise InputError(f"task '{task.name}': split 'predefined' needs the fold (train, valid or test) of every molecule")
+        folds = np.asarray(predefined, dtype=object)
     else:
         folds = cv_split(len(molecules), instance, stratify_labels=stratification_labels(molecules, task))
     assignment = pd.DataFrame({"mol_id": molecules["mol_id"].to_numpy(), "fold": folds.astype(str)})

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
+from chemlm.folds import FOLDS
+
 
 class TaskType(str, Enum):
     BINARY = "binary"
@@ -15,6 +17,21 @@ class TaskType(str, Enum):
     @property
     def is_classification(self) -> bool:
         return self is not TaskType.REGRESSION
+
+
+@dataclass(frozen=True)
+class FoldSource:
+    """Where a `predefined` split's folds come from: a column of the task's own table (train, valid or test in each
+    row), or one table per fold whose molecules are matched to the task's by canonical SMILES."""
+
+    column: str | None = None
+    files: tuple[tuple[str, str], ...] = ()  # (fold, path), train, valid, test
+
+    @classmethod
+    def from_config(cls, entry: dict) -> FoldSource:
+        if "column" in entry:
+            return cls(column=str(entry["column"]))
+        return cls(files=tuple((fold, str(entry[fold])) for fold in FOLDS))
 
 
 @dataclass(frozen=True)
@@ -34,6 +51,7 @@ class TaskSpec:
     type: TaskType
     id_column: str | None = None
     sha256: str | None = None
+    folds: FoldSource | None = None  # the `predefined` split's folds, where the task has them
 
     def __post_init__(self) -> None:
         if not self.label_columns:
@@ -54,6 +72,7 @@ class TaskSpec:
             type=TaskType(entry["type"]),
             id_column=entry.get("id_column"),
             sha256=entry.get("sha256"),
+            folds=FoldSource.from_config(entry["folds"]) if "folds" in entry else None,
         )
 
 

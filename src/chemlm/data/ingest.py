@@ -8,6 +8,7 @@ import logging
 import shutil
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -108,27 +109,28 @@ def delimiter_of(path: Path) -> str:
     return ","
 
 
-def read_source(path: Path, task: TaskSpec, isolation: Isolation) -> pd.DataFrame:
+def read_source(path: Path, task: TaskSpec, isolation: Isolation, columns: Sequence[str] | None = None) -> pd.DataFrame:
     """The source's rows as text, with the SMILES in SMILES_COLUMN (a table's SMILES column, or an SD file's
-    connection tables, with `read_error` for the records RDKit cannot read) and the ids, if any, in ID_COLUMN."""
+    connection tables, with `read_error` for the records RDKit cannot read), `columns` (by default the task's labels
+    and id column) and the ids, if asked for, in ID_COLUMN."""
+    wanted = [*task.label_columns, *([task.id_column] if task.id_column else [])] if columns is None else list(columns)
+    id_column = task.id_column if task.id_column in wanted else None
     if is_sd_file(path):
-        wanted = [*task.label_columns, *([task.id_column] if task.id_column else [])]
-        table = read_sd_table(path, wanted, task.id_column, isolation)
+        table = read_sd_table(path, wanted, id_column, isolation)
         return table.rename(columns={"mol_id": ID_COLUMN, "smiles": SMILES_COLUMN})
     table = read_csv(path, sep=delimiter_of(path), dtype=str, keep_default_na=False, na_values=[""])
     if table.empty:
         raise InputError(f"{path}: no data rows (header only)")
     if task.smiles_column is None:
         raise InputError(f"{path}: tasks.{task.name}.smiles_column is needed for a table (only SD files go without)")
-    wanted = [task.smiles_column, *task.label_columns] + ([task.id_column] if task.id_column else [])
-    for column in wanted:
+    for column in [task.smiles_column, *wanted]:
         if column not in table.columns:
             raise InputError(
                 f"{path}: no column '{column}' (task '{task.name}'); columns are: {', '.join(table.columns)}"
             )
     table[SMILES_COLUMN] = table[task.smiles_column]
-    if task.id_column:
-        table[ID_COLUMN] = table[task.id_column]
+    if id_column:
+        table[ID_COLUMN] = table[id_column]
     return table
 
 
