@@ -125,9 +125,16 @@ def test_multiclass_matches_class_names_as_text():
         "p:mid": [0.1, 0.6, 0.8, 0.1, 0.1],
     }
     valid = {"y:activity": ["mid"], "p:high": [0.9], "p:low": [0.05], "p:mid": [0.05]}
-    metrics = evaluate_predictions(prediction_table(valid, test), MULTICLASS, 100, 0)["metrics"]
+    evaluated = evaluate_predictions(prediction_table(valid, test), MULTICLASS, 100, 0)
+    metrics = evaluated["metrics"]
     # accuracy 3/5. high: tp 1, fp 0, fn 1 -> 2/3; low: tp 1, fp 1, fn 1 -> 1/2; mid: tp 1, fp 1, fn 0 -> 2/3.
-    assert list(metrics) == ["accuracy", "macro_f1", "f1[high]", "f1[low]", "f1[mid]", "prediction_spread"]
+    assert list(metrics) == ["accuracy", "balanced_accuracy", "macro_f1", "auroc",
+                             *(f"{metric}[{name}]" for metric in ("accuracy", "f1", "auroc") for name in ("high", "low", "mid")),
+                             "prediction_spread"]
+    assert evaluated["confusion"] == {"classes": ["high", "low", "mid"], "matrix": [[1, 1, 0], [0, 1, 1], [0, 0, 1]],
+                                      "support": {"high": 2, "low": 2, "mid": 1}}
+    assert metrics["balanced_accuracy"] == pytest.approx((1 / 2 + 1 / 2 + 1) / 3)
+    assert metrics["accuracy[mid]"] == pytest.approx(4 / 5)  # the one wrong: a low predicted mid
     assert metrics["accuracy"] == pytest.approx(0.6)
     assert metrics["f1[high]"] == pytest.approx(2 / 3) and metrics["f1[low]"] == pytest.approx(0.5)
     assert metrics["macro_f1"] == pytest.approx((2 / 3 + 0.5 + 2 / 3) / 3)

@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 import pytest
-from sklearn.metrics import average_precision_score, f1_score, matthews_corrcoef, roc_auc_score
+from sklearn.metrics import average_precision_score, balanced_accuracy_score, f1_score, matthews_corrcoef, roc_auc_score
 
 from chemlm.io import InputError
 from chemlm.metrics import (
@@ -182,6 +182,24 @@ def test_multiclass_by_hand():
     assert math.isnan(result.f1_by_class["d"])
     assert result.macro_f1 == pytest.approx((0.5 + 0.8 + 2 / 3) / 3)
     assert result.macro_f1 == pytest.approx(f1_score(y, predicted, average="macro"))
+    assert result.balanced_accuracy == pytest.approx(balanced_accuracy_score(y, predicted))  # (1/2 + 1 + 1/2) / 3
+    assert result.confusion == [[1, 1, 0, 0], [0, 2, 0, 0], [1, 0, 1, 0], [0, 0, 0, 0]]
+    assert result.support == {"a": 2, "b": 2, "c": 2, "d": 0}
+    # one against the rest: a is wrong for molecules 1 (a predicted b) and 5 (c predicted a)
+    assert result.accuracy_by_class == pytest.approx({"a": 4 / 6, "b": 5 / 6, "c": 5 / 6, "d": 1.0})
+    for k, name in enumerate("abc"):
+        assert result.auroc_by_class[name] == pytest.approx(roc_auc_score(y == k, probabilities[:, k]))
+    assert math.isnan(result.auroc_by_class["d"])  # no molecule of class d: no AUROC, never a silent 0.5
+    assert result.macro_auroc == pytest.approx(np.mean([result.auroc_by_class[name] for name in "abc"]))
+
+
+def test_a_class_too_rare_for_a_metric_is_named_in_the_log(caplog):
+    probabilities = np.array([[0.8, 0.1, 0.1], [0.2, 0.7, 0.1], [0.6, 0.3, 0.1]])
+    with caplog.at_level(logging.WARNING):
+        result = multiclass_metrics(np.array([0, 1, 0]), probabilities, ["sweet", "bitter", "umami"], context="test fold")
+    assert math.isnan(result.auroc_by_class["umami"]) and math.isnan(result.f1_by_class["umami"])
+    assert result.accuracy_by_class["umami"] == 1.0 and result.support["umami"] == 0
+    assert "AUROC undefined: test fold, class 'umami' against the rest" in caplog.text
 
 
 def test_multiclass_leaves_out_missing_and_rejects_unknown_classes():

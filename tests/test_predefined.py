@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import re
+import shutil
+
 import pandas as pd
 import pytest
+import yaml
 
 from chemlm.config import ConfigError, Study
 from chemlm.data.ingest import read_task_table
@@ -14,7 +18,7 @@ from chemlm.isolation import Isolation
 from chemlm.predefined import fold_rows, match_folds, write_predefined_folds
 from chemlm.splits import assign_folds, read_predefined_folds
 from chemlm.tasks import FoldSource, TaskSpec, TaskType
-from helpers import tiny_config
+from helpers import REPO, snakemake, tiny_config
 
 TASTE = TaskSpec("taste", "-", "SMILES", ("Taste",), TaskType.MULTICLASS)
 # The task's molecules as featurization writes them: canonical SMILES.
@@ -123,3 +127,22 @@ def test_the_authors_split_of_the_taste_data_is_reproduced(shared_dir):
     assert found["invalid_rows"] == 0
     assert found["rows_not_in_task"] == sum(source["not_in_task"] for source in found["sources"] if source["fold"] == "train") > 0
     assert len(assignment) == len(molecules)
+
+
+def test_the_taste_study_plans_the_authors_split_beside_the_scaffold_split(tmp_path, shared_dir):
+    """config/taste-study.yaml as a user runs it beside ../shared: one fold matching for the task, both splits for 3
+    seeds, both protocols fine-tuned, the MLM model pre-trained once, every baseline."""
+    (tmp_path / "shared").symlink_to(shared_dir)
+    workdir = tmp_path / "run"
+    workdir.mkdir()
+    (workdir / "resources").symlink_to(REPO / "resources")
+    shutil.copy(REPO / "config" / "taste-study.yaml", workdir / "config.yaml")
+    run = snakemake(workdir, "--dry-run", "--quiet", "rules")
+    assert run.returncode == 0, run.stderr[-3000:]
+    jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", run.stdout, flags=re.MULTILINE))
+    assert {rule: int(jobs.get(rule, 0)) for rule in ("predefined_folds", "split", "pretrain", "finetune", "chemprop", "baseline", "embed")} == {
+        "predefined_folds": 1, "split": 6, "pretrain": 1, "finetune": 18, "chemprop": 6, "baseline": 18, "embed": 6}
+    study = Study.from_config(yaml.safe_load((REPO / "config" / "taste-study.yaml").read_text()))
+    seed_protocol = study.finetune_params("fart", "MLM_seed_protocol")
+    assert (seed_protocol.max_epochs, seed_protocol.batch_size, seed_protocol.learning_rate, seed_protocol.weight_decay) == (5, 16, 2e-5, 0.01)
+    assert study.finetune_params("fart", "MLM").max_epochs == 15

@@ -551,3 +551,50 @@ def test_the_methods_line_says_where_a_baseline_differs_from_fine_tuning():
     assert all(line.count(f"{baseline}:") == 1 for baseline in BASELINES)
     assert "rather than fine-tuning's AdamW" in line and "sigmoid output" in line and "where fine-tuning stops on macro-F1" in line
     assert baseline_methods(()) == ""
+
+
+def test_multiclass_tasks_get_per_class_tables_with_published_references_and_confusion_matrices(tmp_path):
+    """One class against the rest, mean ± sd over seeds, a published reference row, the rare class named (umami has
+    2 test molecules in seed 0 and none in seed 1: its AUROC rests on seed 0 alone) and confusion matrices summed over
+    the seeds."""
+    from chemlm.report.classes import classes_section
+    from chemlm.report.results import StudyResults
+
+    config = {
+        "tasks": {"taste": {"source": "taste.csv", "smiles_column": "smiles", "label_columns": ["taste"], "type": "multiclass"}},
+        "checkpoints": {"MLM": {"source": "DeepChem/ChemBERTa-77M-MLM"}}, "seeds": [0, 1], "baselines": ["ecfp4_rf"],
+        "report": {"published_by_class": [{"model": "FART", "source": "npj Sci Food 2025, Table 2", "task": "taste", "split": "scaffold",
+                                           "values": {"sweet": {"accuracy": 0.926, "f1": 0.944, "auroc": 0.978}, "umami": {"f1": 0.5}}}]},
+    }
+    study = Study.from_config(config)
+    task, classes = study.tasks["taste"], ["bitter", "sweet", "umami"]
+    rng = np.random.default_rng(3)
+    metric_files = []
+    for model in study.models:
+        for seed in (0, 1):
+            truth = ["sweet"] * 12 + ["bitter"] * 6 + ["umami"] * (2 if seed == 0 else 0)
+            scores = rng.random((len(truth), 3)) + np.array([[classes.index(name) == k for k in range(3)] for name in truth]) * 1.5
+            probabilities = scores / scores.sum(axis=1, keepdims=True)
+            table = pd.DataFrame({"mol_id": [f"m{i}" for i in range(len(truth))], "fold": "test", "y:taste": truth,
+                                  **{f"p:{name}": probabilities[:, k] for k, name in enumerate(classes)}})
+            table = pd.concat([table.iloc[:2].assign(fold="valid"), table], ignore_index=True)
+            stage = "baselines" if study.is_baseline(model) else "finetune"
+            write_csv(table, tmp_path / f"results/taste/{stage}/{model}/scaffold/seed{seed}/predictions.csv")
+            metrics = tmp_path / layout.metrics("taste", model, "scaffold", seed)
+            write_metrics(tmp_path / f"results/taste/{stage}/{model}/scaffold/seed{seed}/predictions.csv", metrics, task, model, "scaffold", f"seed{seed}", seed, 0)
+            metric_files.append(metrics)
+    write_summary(metric_files, tmp_path / layout.PER_INSTANCE, tmp_path / layout.SUMMARY)
+    results = StudyResults.load(study, DeclaredInputs(declared(config), tmp_path))
+    body = classes_section(results).body
+    assert "Test molecules per class: bitter 6, sweet 12, umami 0-2." in body
+    assert "fewer than 10 test molecules: bitter (6 in a split instance), umami (0 in a split instance)" in body
+    mlm_sweet_f1 = results.stat("taste", "MLM", "scaffold", "f1[sweet]")
+    assert mlm_sweet_f1.n == 2 and f"<td>{mlm_sweet_f1.text()}</td>" in body
+    assert results.stat("taste", "MLM", "scaffold", "auroc[umami]").n == 1  # undefined in seed 1, never a silent 0.5
+    assert "<tr class=\"reference\"><td>FART (published: npj Sci Food 2025, Table 2)</td><td>—</td><td>0.944</td><td>0.500</td></tr>" in body
+    first = json.loads((tmp_path / layout.metrics("taste", "MLM", "scaffold", 0)).read_text())["confusion"]
+    second = json.loads((tmp_path / layout.metrics("taste", "MLM", "scaffold", 1)).read_text())["confusion"]
+    summed = np.asarray(first["matrix"]) + np.asarray(second["matrix"])
+    assert summed.sum() == 20 + 18 and summed[2].sum() == 2
+    assert "<td>umami</td>" + "".join(f"<td>{count}</td>" for count in summed[2]) in body
+    assert "MLM (2 split instances)" in body and "ecfp4_rf (2 split instances)" in body

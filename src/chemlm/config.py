@@ -299,6 +299,18 @@ class CorpusSettings:
 
 
 @dataclass(frozen=True)
+class ClassReference:
+    """A published per-class result of a multi-class task (`report.published_by_class`): by class, each class against
+    the rest, its accuracy, f1 and auroc."""
+
+    model: str
+    source: str
+    task: str
+    split: str
+    values: dict[str, dict[str, float]]
+
+
+@dataclass(frozen=True)
 class ReportSettings:
     """The `report` config block: the headline metric, the published references and the paired checkpoints."""
 
@@ -308,6 +320,7 @@ class ReportSettings:
     published_split: str
     paired: tuple[str, str] | None
     published_sources: dict[str, str]  # where a published value comes from, where the config says
+    published_by_class: tuple[ClassReference, ...] = ()
 
     @classmethod
     def from_config(cls, report: Mapping[str, Any]) -> ReportSettings:
@@ -320,6 +333,11 @@ class ReportSettings:
             published_task=report["published_task"],
             published_split=report["published_split"],
             paired=(paired[0], paired[1]) if paired else None,
+            published_by_class=tuple(
+                ClassReference(entry["model"], entry["source"], entry["task"], entry["split"],
+                               {name: {metric: float(value) for metric, value in by_metric.items()} for name, by_metric in entry["values"].items()})
+                for entry in report["published_by_class"]
+            ),
         )
 
 

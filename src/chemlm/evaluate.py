@@ -224,7 +224,9 @@ def _evaluate_regression(predictions: pd.DataFrame, task: TaskSpec) -> dict[str,
     return {**_label_metrics(scores, labels, with_per_label=len(labels) > 1), SPREAD: relative_spread(truths, predicted)}
 
 
-def _evaluate_multiclass(predictions: pd.DataFrame, task: TaskSpec) -> dict[str, float]:
+def _evaluate_multiclass(predictions: pd.DataFrame, task: TaskSpec) -> tuple[dict[str, float], dict[str, Any]]:
+    """The test fold's metrics (chemlm.metrics.MulticlassMetrics, per class as `<metric>[<class>]`) and its
+    confusion matrix (`classes`, `matrix` with true classes as rows, `support`)."""
     truth_column = label_header(task.label_columns[0])
     prediction_columns = [column for column in predictions.columns if column.startswith(PREDICTION_PREFIX)]
     _require_columns(predictions, [truth_column])
@@ -239,12 +241,16 @@ def _evaluate_multiclass(predictions: pd.DataFrame, task: TaskSpec) -> dict[str,
         classes,
         context=f"test fold of label '{task.label_columns[0]}'",
     )
-    return {
+    metrics = {
         "accuracy": result.accuracy,
+        "balanced_accuracy": result.balanced_accuracy,
         "macro_f1": result.macro_f1,
-        **{f"f1[{name}]": value for name, value in result.f1_by_class.items()},
+        "auroc": result.macro_auroc,
+        **{f"{metric}[{name}]": value for metric, by_class in (("accuracy", result.accuracy_by_class), ("f1", result.f1_by_class),
+                                                              ("auroc", result.auroc_by_class)) for name, value in by_class.items()},
         SPREAD: log_probability_spread(probabilities),
     }
+    return metrics, {"classes": classes, "matrix": result.confusion, "support": result.support}
 
 
 def evaluate_predictions(predictions: pd.DataFrame, task: TaskSpec, bootstrap_samples: int, seed: int) -> dict[str, dict]:
@@ -252,17 +258,17 @@ def evaluate_predictions(predictions: pd.DataFrame, task: TaskSpec, bootstrap_sa
 
     `predictions` is a predictions table (design item 5). Binary tasks get AUROC and AUPRC with
     `bootstrap_samples` percentile-bootstrap intervals (0: no intervals) and threshold metrics at 0.5
-    and at the validation fold's MCC-optimal threshold; the other types get no intervals or confusion.
+    and at the validation fold's MCC-optimal threshold; multi-class tasks the test fold's confusion matrix; the other
+    types get no intervals or confusion.
     """
     if bootstrap_samples < 0:
         raise InputError(f"bootstrap samples must be 0 or more, got {bootstrap_samples}")
     if task.type is TaskType.BINARY:
         return _evaluate_binary(predictions, task, bootstrap_samples, seed)
-    evaluate_by_type = {
-        TaskType.MULTILABEL: _evaluate_multilabel,
-        TaskType.MULTICLASS: _evaluate_multiclass,
-        TaskType.REGRESSION: _evaluate_regression,
-    }
+    if task.type is TaskType.MULTICLASS:
+        metrics, confusion = _evaluate_multiclass(predictions, task)
+        return {"metrics": metrics, "intervals": {}, "confusion": confusion}
+    evaluate_by_type = {TaskType.MULTILABEL: _evaluate_multilabel, TaskType.REGRESSION: _evaluate_regression}
     return {"metrics": evaluate_by_type[task.type](predictions, task), "intervals": {}, "confusion": {}}
 
 

@@ -461,6 +461,9 @@ def report_inputs(study: Study) -> dict[str, list[str]]:
         "splits": [split_file("json", task, split, instance) for task in study.tasks for split in study.splits
                    for instance in study.instances(split)],
         "runs": [finetune_file("run.json", *run) for run in checkpoint_runs],
+        # the confusion matrices of multi-class tasks
+        "confusion": [metrics(task, model, split, instance) for task, spec in study.tasks.items() if spec.type.value == "multiclass"
+                      for model in study.models for split in study.splits for instance in study.instances(split)],
         "projections": [
             *(separation(*run) for run in embedded_runs),
             *(projection("png", *run, method) for run in embedded_runs for method in study.projections),

@@ -333,12 +333,22 @@ def multilabel_metrics(
 
 @dataclass(frozen=True)
 class MulticlassMetrics:
-    """Accuracy of the most probable class; F1 per class and their mean over the classes present in
-    the true or the predicted classes (scikit-learn's macro-F1)."""
+    """How a multi-class model scores as the field reports it: accuracy of the most probable class, balanced accuracy
+    (mean recall over the classes present), macro-F1 (mean F1 over the classes present in the true or the predicted
+    classes, as scikit-learn's), and per class, that class against the rest: accuracy, F1 and AUROC (their mean over
+    the classes where defined is `macro_auroc`). A class too rare for a metric in the data (no true molecule: no
+    AUROC; neither true nor predicted: no F1) has NaN there, with a logged warning naming it. `confusion[i][j]` counts
+    the molecules of class i predicted as class j; `support` the molecules of each class."""
 
     accuracy: float
+    balanced_accuracy: float
     macro_f1: float
+    macro_auroc: float
     f1_by_class: dict[str, float]
+    accuracy_by_class: dict[str, float]
+    auroc_by_class: dict[str, float]
+    confusion: list[list[int]]
+    support: dict[str, int]
 
 
 def multiclass_metrics(
@@ -352,20 +362,38 @@ def multiclass_metrics(
     y, probabilities = _observed(y, probabilities)
     if not (np.isin(y, np.arange(len(classes)))).all():
         raise InputError(f"class indices must be integers in 0..{len(classes) - 1}, got {np.setdiff1d(y, np.arange(len(classes)))[:3].tolist()}")
-    if len(y) == 0:
-        nan = _undefined("accuracy and F1", "has no labelled molecules", context)
-        return MulticlassMetrics(nan, nan, dict.fromkeys(classes, nan))
-    predicted = probabilities.argmax(axis=1)
-    matrix = confusion_matrix(y.astype(int), predicted, labels=np.arange(len(classes)))
+    y = y.astype(int)
+    predicted = probabilities.argmax(axis=1) if len(y) else y
+    matrix = confusion_matrix(y, predicted, labels=np.arange(len(classes)))
+    support = matrix.sum(axis=1)
     tp = np.diag(matrix)
-    denominator = 2 * tp + (matrix.sum(axis=0) - tp) + (matrix.sum(axis=1) - tp)  # 2tp + fp + fn
+    denominator = 2 * tp + (matrix.sum(axis=0) - tp) + (support - tp)  # 2tp + fp + fn
     f1_by_class = {
         name: float(2 * tp[k] / denominator[k])
         if denominator[k]
         else _undefined(f"F1 of class '{name}'", "has it neither as true nor as predicted class", context)
         for k, name in enumerate(classes)
     }
-    return MulticlassMetrics(float(np.mean(predicted == y)), LabelScores(f1_by_class).mean, f1_by_class)
+    n = len(y)
+    if n == 0:
+        _undefined("accuracy", "has no labelled molecules", context)
+    # one against the rest: a molecule is right when it is and is predicted the class, or is not and is not predicted it
+    correct_by_class = n - (matrix.sum(axis=0) - tp) - (support - tp)
+    auroc_by_class = {
+        name: auroc((y == k).astype(float), probabilities[:, k], context=None if context is None else f"{context}, class '{name}' against the rest")
+        for k, name in enumerate(classes)
+    }
+    return MulticlassMetrics(
+        accuracy=float(np.mean(predicted == y)) if n else math.nan,
+        balanced_accuracy=float(np.mean(tp[support > 0] / support[support > 0])) if n else math.nan,
+        macro_f1=LabelScores(f1_by_class).mean,
+        macro_auroc=LabelScores(auroc_by_class).mean,
+        f1_by_class=f1_by_class,
+        accuracy_by_class={name: float(correct_by_class[k] / n) if n else math.nan for k, name in enumerate(classes)},
+        auroc_by_class=auroc_by_class,
+        confusion=matrix.astype(int).tolist(),
+        support={name: int(count) for name, count in zip(classes, support)},
+    )
 
 
 # ---------------------------------------------------------------------------------------------------

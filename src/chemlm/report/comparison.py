@@ -41,7 +41,7 @@ logger = logging.getLogger(__name__)
 COMPARED_METRICS = {
     TaskType.BINARY: ("auroc", "auprc", "mcc@valid"),
     TaskType.MULTILABEL: ("auroc", "auprc"),
-    TaskType.MULTICLASS: ("macro_f1", "accuracy"),
+    TaskType.MULTICLASS: ("macro_f1", "accuracy", "balanced_accuracy"),
     TaskType.REGRESSION: ("rmse", "mae", "r2"),
 }
 STUDY_COLUMNS = ["task", "split", *PAIR_COLUMNS, "not_learned"]

@@ -10,6 +10,7 @@ from typing import Any
 
 from chemlm.config import ReportSettings, Study
 from chemlm.io import atomic_path
+from chemlm.report.classes import classes_section
 from chemlm.report.provenance import provenance_section
 from chemlm.report.results import DeclaredInputs, StudyResults
 from chemlm.report.sections import (
@@ -68,6 +69,7 @@ def build_sections(results: StudyResults, repository: Path) -> list[Section]:
         overview_section(results, settings),
         comparison_section(results, settings),
         paired_section(results, settings),
+        classes_section(results),
         curves_section(results),
         learning_section(results),
         search_section(results),

@@ -27,7 +27,7 @@ VALIDATION_METRIC = {
     TaskType.MULTICLASS: "macro_f1",
     TaskType.REGRESSION: "rmse",
 }
-METRIC_LABELS = {"auroc": "AUROC", "auprc": "AUPRC", "macro_f1": "macro-F1", "rmse": "RMSE", "mae": "MAE", "r2": "R²"}
+METRIC_LABELS = {"auroc": "AUROC", "auprc": "AUPRC", "macro_f1": "macro-F1", "balanced_accuracy": "balanced accuracy", "rmse": "RMSE", "mae": "MAE", "r2": "R²"}
 
 
 def metric_label(metric: str) -> str:
