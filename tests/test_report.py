@@ -559,11 +559,14 @@ def test_multiclass_tasks_get_per_class_tables_with_published_references_and_con
     the seeds."""
     from chemlm.report.classes import classes_section
     from chemlm.report.results import StudyResults
+    from chemlm.report.sections import split_section
 
     config = {
-        "tasks": {"taste": {"source": "taste.csv", "smiles_column": "smiles", "label_columns": ["taste"], "type": "multiclass"}},
+        "tasks": {"taste": {"source": "taste.csv", "smiles_column": "smiles", "label_columns": ["taste"], "type": "multiclass",
+                           "folds": {"column": "fold"}}},
+        "split": {"methods": ["predefined"]},
         "checkpoints": {"MLM": {"source": "DeepChem/ChemBERTa-77M-MLM"}}, "seeds": [0, 1], "baselines": ["ecfp4_rf"],
-        "report": {"published_by_class": [{"model": "FART", "source": "npj Sci Food 2025, Table 2", "task": "taste", "split": "scaffold",
+        "report": {"published_by_class": [{"model": "FART", "source": "npj Sci Food 2025, Table 2", "task": "taste", "split": "predefined",
                                            "values": {"sweet": {"accuracy": 0.926, "f1": 0.944, "auroc": 0.978}, "umami": {"f1": 0.5}}}]},
     }
     study = Study.from_config(config)
@@ -579,21 +582,27 @@ def test_multiclass_tasks_get_per_class_tables_with_published_references_and_con
                                   **{f"p:{name}": probabilities[:, k] for k, name in enumerate(classes)}})
             table = pd.concat([table.iloc[:2].assign(fold="valid"), table], ignore_index=True)
             stage = "baselines" if study.is_baseline(model) else "finetune"
-            write_csv(table, tmp_path / f"results/taste/{stage}/{model}/scaffold/seed{seed}/predictions.csv")
-            metrics = tmp_path / layout.metrics("taste", model, "scaffold", seed)
-            write_metrics(tmp_path / f"results/taste/{stage}/{model}/scaffold/seed{seed}/predictions.csv", metrics, task, model, "scaffold", f"seed{seed}", seed, 0)
+            write_csv(table, tmp_path / f"results/taste/{stage}/{model}/predefined/seed{seed}/predictions.csv")
+            metrics = tmp_path / layout.metrics("taste", model, "predefined", seed)
+            write_metrics(tmp_path / f"results/taste/{stage}/{model}/predefined/seed{seed}/predictions.csv", metrics, task, model, "predefined", f"seed{seed}", seed, 0)
             metric_files.append(metrics)
     write_summary(metric_files, tmp_path / layout.PER_INSTANCE, tmp_path / layout.SUMMARY)
+    found = {"sources": [{"path": "taste.csv", "fold": "train", "rows": 30, "matched": 28, "invalid": 1, "not_in_task": 1}]}
+    for seed in (0, 1):
+        write_json({"molecules": 4, "sizes": {"train": 2, "valid": 1, "test": 1}, "fractions": {"train": 0.5, "valid": 0.25, "test": 0.25},
+                    "labels": {}, "predefined": found}, tmp_path / layout.split_file("json", "taste", "predefined", seed))
     results = StudyResults.load(study, DeclaredInputs(declared(config), tmp_path))
+    assert ("taste / predefined, the published folds (train: taste.csv, 30 rows, 28 matched, 1 invalid, 1 not among the task&#x27;s "
+            f"molecules). The rows left out are listed in {tmp_path / layout.split_file('json', 'taste', 'predefined', 0)}") in split_section(results).body
     body = classes_section(results).body
     assert "Test molecules per class: bitter 6, sweet 12, umami 0-2." in body
     assert "fewer than 10 test molecules: bitter (6 in a split instance), umami (0 in a split instance)" in body
-    mlm_sweet_f1 = results.stat("taste", "MLM", "scaffold", "f1[sweet]")
+    mlm_sweet_f1 = results.stat("taste", "MLM", "predefined", "f1[sweet]")
     assert mlm_sweet_f1.n == 2 and f"<td>{mlm_sweet_f1.text()}</td>" in body
-    assert results.stat("taste", "MLM", "scaffold", "auroc[umami]").n == 1  # undefined in seed 1, never a silent 0.5
+    assert results.stat("taste", "MLM", "predefined", "auroc[umami]").n == 1  # undefined in seed 1, never a silent 0.5
     assert "<tr class=\"reference\"><td>FART (published: npj Sci Food 2025, Table 2)</td><td>—</td><td>0.944</td><td>0.500</td></tr>" in body
-    first = json.loads((tmp_path / layout.metrics("taste", "MLM", "scaffold", 0)).read_text())["confusion"]
-    second = json.loads((tmp_path / layout.metrics("taste", "MLM", "scaffold", 1)).read_text())["confusion"]
+    first = json.loads((tmp_path / layout.metrics("taste", "MLM", "predefined", 0)).read_text())["confusion"]
+    second = json.loads((tmp_path / layout.metrics("taste", "MLM", "predefined", 1)).read_text())["confusion"]
     summed = np.asarray(first["matrix"]) + np.asarray(second["matrix"])
     assert summed.sum() == 20 + 18 and summed[2].sum() == 2
     assert "<td>umami</td>" + "".join(f"<td>{count}</td>" for count in summed[2]) in body

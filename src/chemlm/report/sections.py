@@ -568,8 +568,17 @@ def qc_section(results: StudyResults) -> Section:
     return Section("qc", "Data quality", body)
 
 
+def predefined_text(task: str, path: Path, found: dict[str, Any]) -> str:
+    """What matching a task's published folds found (chemlm.predefined): per fold file, rows matched and left out."""
+    files = "; ".join(f"{source['fold']}: {source['path']}, {source['rows']} rows, {source['matched']} matched, "
+                      f"{source['invalid']} invalid, {source['not_in_task']} not among the task's molecules" for source in found["sources"])
+    return (f"{task} / predefined, the published folds ({files}). The rows left out are listed in {path} "
+            "(under 'predefined'); a molecule the task's table holds twice with two labels is dropped by featurization "
+            "and so is among those not in the task.")
+
+
 def split_section(results: StudyResults) -> Section:
-    size_rows, balance_rows = [], []
+    size_rows, balance_rows, notes = [], [], []
     for task in results.tasks:
         for split in results.splits:
             for instance in results.study.instances(split):
@@ -585,6 +594,8 @@ def split_section(results: StudyResults) -> Section:
                     number(summary.get("scaffolds_in_several_folds")),
                     " / ".join(str(clusters[fold]) for fold in ("train", "valid", "test")) if clusters else MISSING,
                 ])
+                if "predefined" in summary and instance == results.study.instances(split)[0]:
+                    notes.append(predefined_text(task, path, summary["predefined"]))
                 for label, folds in summary["labels"].items():
                     balance_rows.append([task, split, instance.name, label, *(describe_balance(folds[fold]) for fold in ("train", "valid", "test"))])
     if not size_rows:
@@ -592,7 +603,8 @@ def split_section(results: StudyResults) -> Section:
     sizes = Table(["task", "split", "split instance", "train", "valid", "test", "scaffolds train / valid / test",
                    "scaffolds in several folds", "Butina clusters train / valid / test"], size_rows)
     balance = Table(["task", "split", "split instance", "label", "train", "valid", "test"], balance_rows)
-    return Section("splits", "Splits", sizes.html() + heading("Label balance per fold") + balance.html())
+    body = sizes.html() + "".join(paragraph(text) for text in notes)
+    return Section("splits", "Splits", body + heading("Label balance per fold") + balance.html())
 
 
 # ---------------------------------------------------------------------------------------------------
