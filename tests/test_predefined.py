@@ -129,6 +129,7 @@ def test_the_authors_split_of_the_taste_data_is_reproduced(shared_dir):
     assert len(assignment) == len(molecules)
 
 
+@pytest.mark.integration
 def test_the_taste_study_plans_the_authors_split_beside_the_scaffold_split(tmp_path, shared_dir):
     """config/taste-study.yaml as a user runs it beside ../shared: one fold matching for the task, both splits for 3
     seeds, both protocols fine-tuned, the MLM model pre-trained once, every baseline."""

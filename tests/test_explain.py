@@ -1,0 +1,156 @@
+"""Atom-level explanations: the SMILES character and token map against RDKit's atom order."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import torch
+import pytest
+from rdkit import Chem
+
+from chemlm.explain.smiles_map import ATOM, BOND, BRACKET, BRANCH, DOT, RING, SPECIAL, atom_attribution, map_characters, token_spans
+
+HARD_SMILES = [
+    "ClCC(Br)c1ccc(Cl)cc1",  # Cl and Br: two characters, one atom
+    "c1cc[nH]c1",  # a bracket aromatic atom with its hydrogen
+    "C[N+](=O)[O-]",  # charges in brackets
+    "C1CC2CC3CC4CC5CC6CC7CC8CC9CC%10CC%11CCC%11C%10C9C8C7C6C5C4C3C2C1",  # two-digit ring closures
+    "N[C@@H](C)C(=O)O",  # stereo
+    "C/C=C/C",  # directional bonds
+    "[Na+].[Cl-]",  # two fragments
+    "[2H]C([2H])([2H])O",  # isotopes are atoms
+    "[H]OC([H])=O",  # a plain explicit hydrogen is no atom of its own
+    "[H][H]",  # ... unless the molecule is hydrogen alone
+    "[13CH3]c1ccccc1",
+]
+
+
+def rdkit_symbols(smiles: str) -> list[str]:
+    return [atom.GetSymbol() for atom in Chem.MolFromSmiles(smiles).GetAtoms()]
+
+
+@pytest.mark.parametrize("smiles", HARD_SMILES)
+def test_each_atom_is_where_rdkit_numbers_it(smiles):
+    characters = map_characters(smiles)
+    symbols = rdkit_symbols(smiles)
+    assert characters.n_atoms == len(symbols)
+    for index, symbol in enumerate(symbols):
+        written = "".join(character for character, atom in zip(smiles, characters.atom) if atom == index)
+        # the characters of atom `index` name its element (aromatic atoms in lower case)
+        assert re.match(rf"^\d*{symbol}", written, flags=re.IGNORECASE), (smiles, index, symbol, written)
+
+
+def test_non_atom_characters_have_their_kind():
+    characters = map_characters("C1=CC(Cl)=C[nH]1.[Na+]")
+    kinds = dict(zip(range(len(characters.smiles)), characters.kind))
+    assert [kinds[i] for i in (1, 2, 5, 8, 11, 15, 16, 21)] == [RING, BOND, BRANCH, BRANCH, BRACKET, RING, DOT, BRACKET]
+    assert characters.kind[6:8] == (ATOM, ATOM) and characters.atom[6] == characters.atom[7] == 3  # Cl is atom 3
+
+
+def test_chemberta2_character_tokens_and_regex_tokens_give_the_same_atom_weights():
+    """ChemBERTa-2's tokenizer reads `Cl` as C (dropping l) and [nH] as n: a character token's attribution goes to its
+    atom; a regex tokenizer's whole `Cl` or `[nH]` gives the same atom the same weight."""
+    smiles = "Clc1cc[nH]c1"
+    characters = ["<s>", "C", "c", "1", "c", "c", "n", "c", "1", "</s>"]
+    regex = ["<s>", "Cl", "c", "1", "c", "c", "[nH]", "c", "1", "</s>"]
+    values = [0.5, 2.0, 1.0, 0.25, 1.0, 1.0, 3.0, 1.0, 0.25, 0.5]
+    assert token_spans(smiles, characters)[1] == (0, 1) and token_spans(smiles, characters)[6] == (7, 8)
+    by_characters, by_regex = atom_attribution(smiles, characters, values), atom_attribution(smiles, regex, values)
+    assert by_characters.weights.tolist() == by_regex.weights.tolist() == [2.0, 1.0, 1.0, 1.0, 3.0, 1.0]
+    total = sum(abs(value) for value in values)
+    assert by_characters.non_atom_share[RING] == pytest.approx(0.5 / total)
+    assert by_characters.non_atom_share[SPECIAL] == pytest.approx(1.0 / total)
+    assert by_regex.non_atom_share[BRACKET] == 0.0  # the whole [nH] token is the atom's
+
+
+def test_a_bond_token_counts_as_a_bond_and_a_dropped_bracket_as_nothing():
+    weights = atom_attribution("C=[N+]", ["C", "=", "N", "+"], [1.0, -0.5, 2.0, 1.0])
+    assert weights.weights.tolist() == [1.0, 3.0] and weights.non_atom_share[BOND] == pytest.approx(0.5 / 4.5)
+    with pytest.raises(ValueError, match="2 attributions"):
+        atom_attribution("CC", ["C", "C", "C"], [1.0, 1.0])
+    with pytest.raises(ValueError, match="cannot read character 2"):
+        map_characters("C?C")
+    assert np.isclose(sum(atom_attribution("CCO", ["C", "C", "O"], [1, 1, 1]).non_atom_share.values()), 0.0)
+
+
+@pytest.fixture(scope="module")
+def binary_model(tmp_path_factory):
+    from test_predict import fine_tune
+    from test_training import TASKS
+
+    return fine_tune(tmp_path_factory.mktemp("explain"), TASKS["binary"], 0) / "model"
+
+
+def test_integrated_gradients_are_complete_and_map_to_atoms(binary_model):
+    from chemlm.explain.gradients import integrated_gradients
+    from chemlm.predict import FineTunedModel
+
+    model = FineTunedModel.load(binary_model)
+    smiles = ["Clc1ccc(CC(=O)O)cc1", "C[N+](=O)[O-]"]
+    found = integrated_gradients(model, smiles, steps=32)
+    for text, attribution in zip(smiles, found):
+        assert attribution.complete, (text, attribution.delta)
+        assert attribution.values.sum() == pytest.approx(attribution.output - attribution.baseline_output, abs=0.05 * abs(attribution.output - attribution.baseline_output) + 1e-3)
+        probability = float(model.predict([text], torch.device("cpu"))[0, 0])
+        assert attribution.output == pytest.approx(np.log(probability / (1 - probability)), abs=1e-4)  # the log-odds
+        atoms = atom_attribution(text, attribution.tokens, attribution.values)
+        assert len(atoms.weights) == Chem.MolFromSmiles(text).GetNumAtoms()
+        assert atoms.weights.sum() + sum_of_non_atoms(text, attribution) == pytest.approx(attribution.values.sum())
+    with pytest.raises(ValueError, match="no class or label 'sweet'"):
+        integrated_gradients(model, smiles, target="sweet")
+
+
+def sum_of_non_atoms(smiles, attribution) -> float:
+    """The signed attribution of the tokens that cover no atom."""
+    characters = map_characters(smiles)
+    return sum(value for span, value in zip(token_spans(smiles, attribution.tokens), attribution.values)
+               if span is None or (characters.atom[span[0]:span[1]] < 0).all())
+
+
+def test_fingerprint_atom_weights_are_rdkits_similarity_map_weights_on_our_features():
+    from rdkit import DataStructs
+    from rdkit.Chem.Draw import SimilarityMaps
+
+    from chemlm.explain.fingerprints import atom_weights, environment_counts
+    from chemlm.fingerprints import ecfp4_chunk
+
+    smiles = "Clc1ccc(CC(=O)N2CCOCC2)cc1"
+    molecule = Chem.MolFromSmiles(smiles)
+    full, _ = environment_counts(molecule)
+    assert ((full > 0).astype(np.uint8) == ecfp4_chunk([smiles])[0]).all()
+    assert (np.minimum(full, 255) == ecfp4_chunk([smiles], counts=True)[0]).all()
+    coefficients = np.random.default_rng(0).normal(size=2048)
+
+    def linear(rows):
+        return rows @ coefficients
+
+    def as_array(vector):
+        array = np.zeros(2048)
+        DataStructs.ConvertToNumpyArray(vector, array)
+        return array
+
+    expected = SimilarityMaps.GetAtomicWeightsForModel(
+        molecule, lambda mol, atom: SimilarityMaps.GetMorganFingerprint(mol, atom, radius=2, fpType="bv", nBits=2048),
+        lambda vector: linear(as_array(vector)[None, :])[0])
+    assert atom_weights(molecule, linear) == pytest.approx(expected)
+
+
+def test_a_model_that_looks_at_chlorine_alone_weighs_the_chlorine_alone():
+    """A model whose prediction is the chlorine atom's radius-0 bit: the chlorine gets weight 1, every other atom 0;
+    with counts and descriptors (LightGBM's features) the same, the descriptors left as they are."""
+    from rdkit.Chem import rdFingerprintGenerator
+
+    from chemlm.explain.fingerprints import atom_weights
+
+    molecule = Chem.MolFromSmiles("Clc1ccc(CC(=O)O)cc1")
+    generator = rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=2048)
+    output = rdFingerprintGenerator.AdditionalOutput()
+    output.AllocateBitInfoMap()
+    generator.GetFingerprint(molecule, additionalOutput=output)
+    chlorine_bit = next(bit for bit, environments in output.GetBitInfoMap().items() if (0, 0) in environments)  # atom 0, radius 0
+    weights = atom_weights(molecule, lambda rows: rows[:, chlorine_bit].astype(float))
+    assert weights.tolist() == [1.0] + [0.0] * (molecule.GetNumAtoms() - 1)
+    descriptors = np.array([7.0, 3.0])
+    counted = atom_weights(molecule, lambda rows: rows[:, chlorine_bit] + rows[:, -2], counts=True, descriptors=descriptors)
+    assert counted.tolist() == weights.tolist()
