@@ -9,6 +9,7 @@ import torch
 import pytest
 from rdkit import Chem
 
+from chemlm.io import InputError
 from chemlm.explain.smiles_map import ATOM, BOND, BRACKET, BRANCH, DOT, RING, SPECIAL, atom_attribution, map_characters, token_spans
 
 HARD_SMILES = [
@@ -97,7 +98,7 @@ def test_integrated_gradients_are_complete_and_map_to_atoms(binary_model):
         atoms = atom_attribution(text, attribution.tokens, attribution.values)
         assert len(atoms.weights) == Chem.MolFromSmiles(text).GetNumAtoms()
         assert atoms.weights.sum() + sum_of_non_atoms(text, attribution) == pytest.approx(attribution.values.sum())
-    with pytest.raises(ValueError, match="no class or label 'sweet'"):
+    with pytest.raises(InputError, match="no class or label 'sweet'"):
         integrated_gradients(model, smiles, target="sweet")
 
 
@@ -154,3 +155,35 @@ def test_a_model_that_looks_at_chlorine_alone_weighs_the_chlorine_alone():
     descriptors = np.array([7.0, 3.0])
     counted = atom_weights(molecule, lambda rows: rows[:, chlorine_bit] + rows[:, -2], counts=True, descriptors=descriptors)
     assert counted.tolist() == weights.tolist()
+
+
+@pytest.mark.integration
+def test_the_explain_command_on_a_model_folder_alone_in_a_fresh_directory(binary_model, tmp_path):
+    """Two copies of a model side by side on a .smi file (one invalid row, counted and left out) and on --smiles."""
+    import shutil
+    import subprocess
+    import sys
+
+    import pandas as pd
+
+    fresh = tmp_path / "fresh"
+    for name in ("model-a", "model-b"):
+        shutil.copytree(binary_model, fresh / name)
+    (fresh / "molecules.smi").write_text("OCC ethanol\nnot_smiles bad\nClc1ccccc1 chlorobenzene\n")
+    run = subprocess.run([sys.executable, "-m", "chemlm.cli", "explain", "--model", "model-a", "--model", "model-b", "--input", "molecules.smi",
+                          "--output", "out", "--steps", "16"], cwd=fresh, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "2 molecules explained into out" in run.stderr
+    molecules = pd.read_csv(fresh / "out" / "molecules.csv")
+    assert molecules[["model", "id", "smiles"]].values.tolist() == [
+        ["model-a", "ethanol", "CCO"], ["model-a", "chlorobenzene", "Clc1ccccc1"], ["model-b", "ethanol", "CCO"], ["model-b", "chlorobenzene", "Clc1ccccc1"]]
+    assert (molecules["explained"] == "log-odds of HIV_active=1").all() and molecules["complete"].all()
+    atoms = pd.read_csv(fresh / "out" / "atoms.csv")
+    assert len(atoms) == 2 * (3 + 7)
+    a, b = (atoms[atoms["model"] == name]["weight"].to_numpy() for name in ("model-a", "model-b"))
+    assert np.allclose(a, b)  # the same weights: the same model, deterministic
+    assert pd.read_csv(fresh / "out" / "invalid.csv")["id"].tolist() == ["bad"]
+    assert {path.name for path in (fresh / "out" / "drawings").iterdir()} == {"ethanol.png", "chlorobenzene.png"}
+    run = subprocess.run([sys.executable, "-m", "chemlm.cli", "explain", "--model", "model-a", "--smiles", "CCN", "--output", "one",
+                          "--target", "nothing"], cwd=fresh, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 2 and "no class or label 'nothing'" in run.stderr.strip().splitlines()[-1]

@@ -3,6 +3,8 @@
   chemlm predict --model DIR [--model DIR ...] --input FILE --output FILE [--smiles-column NAME] [--id-column NAME]
                  [--workers N] [--rdkit-time-limit SECONDS] [--no-test-time-augment]
 
+  chemlm explain --model DIR [--model DIR ...] (--input FILE | --smiles SMILES [--smiles SMILES ...]) --output DIR
+                 [--target CLASS_OR_LABEL] [--steps N] [--baseline pad|mask] [--smiles-column NAME] [--id-column NAME]
   chemlm compare TABLE --group-column NAME --subject-column NAME --metric NAME [--metric NAME ...] --output DIR
                  [--min-difference METRIC=VALUE ...] [--lower-is-better METRIC ...] [--alpha A]
 
@@ -12,6 +14,9 @@ this workflow (results/<task>/finetune/<checkpoint>/<split>/seed<seed>/model) ca
 A model evaluated with test-time augmentation scores each molecule as the mean over the same SMILES variants (which
 needs RDKit); --no-test-time-augment reads one SMILES per molecule, and then gives no calibrated probabilities.
 
+`explain` writes, for each molecule of --input (or each --smiles), the atom attributions of every --model folder
+(integrated gradients over the input tokens, mapped to RDKit's atoms: chemlm.explain) as atoms.csv and molecules.csv,
+and a drawing per molecule with the models side by side (needs RDKit).
 `compare` reads a long-format CSV of results made anywhere (one row per method and split instance, a column per metric,
 as the method-comparison guidelines' notebooks keep them) and writes, per metric, every pair's mean difference,
 simultaneous interval and adjusted p value (comparison.csv) and a figure, as the workflow's report compares its models
@@ -68,6 +73,49 @@ def score_file(
     return write_scores(ensemble, (prepared(chunk) for chunk in read_chunks(input_path, smiles_column, id_column)), out_path)
 
 
+def explain_molecules(model_dirs: list[Path], out_dir: Path, input_path: Path | None = None, smiles: list[str] | None = None,
+                      smiles_column: str = "smiles", id_column: str | None = None, target: str | None = None, steps: int = 50,
+                      baseline: str = "pad") -> int:
+    """Atom attributions of every model for each valid molecule of a file or of `smiles`, canonicalised as the models'
+    training molecules were: out_dir/atoms.csv, molecules.csv (and invalid.csv, the molecules left out, with why) and
+    drawings/<id>.png. The number of molecules explained."""
+    import pandas as pd
+
+    from chemlm.explain.drawing import draw_molecule
+    from chemlm.explain.explanations import explain_transformers
+    from chemlm.io import write_csv
+    from chemlm.library import prepare_chunk, rdkit_available, read_chunks
+    from chemlm.predict import FineTunedModel
+
+    if not rdkit_available():
+        raise InputError("explain draws the molecules with RDKit: install it")
+    if (input_path is None) == (not smiles):
+        raise InputError("give the molecules either as --input FILE or as --smiles")
+    if input_path is not None:
+        rows = pd.concat(list(read_chunks(input_path, smiles_column, id_column)), ignore_index=True)
+    else:
+        rows = pd.DataFrame({"row": range(len(smiles)), "id": [f"smiles{index + 1}" for index in range(len(smiles))], "input_smiles": smiles})
+    isomeric = {FineTunedModel.load(folder).isomeric_smiles for folder in model_dirs}
+    if len(isomeric) > 1:
+        raise InputError("the models canonicalised their SMILES differently (with and without stereochemistry); explain them apart")
+    prepared = prepare_chunk(rows, isomeric.pop())
+    valid = prepared[prepared["valid"]].reset_index(drop=True)
+    atoms, molecules = explain_transformers(model_dirs, valid[["id", "smiles"]].assign(id=valid["id"].astype(str)), target, steps, baseline)
+    write_csv(prepared[~prepared["valid"]][["row", "id", "input_smiles", "reason"]], out_dir / "invalid.csv")
+    write_csv(atoms, out_dir / "atoms.csv")
+    write_csv(molecules, out_dir / "molecules.csv")
+    for mol_id in molecules["id"].unique():
+        draw_molecule(mol_id, atoms, molecules, out_dir / "drawings" / f"{safe_name(mol_id)}.png")
+    return len(valid)
+
+
+def safe_name(text: str) -> str:
+    """A molecule id as a file name."""
+    import re
+
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", text)[:100] or "molecule"
+
+
 def parser() -> argparse.ArgumentParser:
     commands = argparse.ArgumentParser(prog="chemlm", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     verbs = commands.add_subparsers(dest="command", required=True)
@@ -83,6 +131,16 @@ def parser() -> argparse.ArgumentParser:
                          help=f"seconds RDKit may spend on one molecule before it is left out as invalid (default: {DEFAULT_TIME_LIMIT:g})")
     predict.add_argument("--no-test-time-augment", dest="test_time_augment", action="store_false",
                          help="read one SMILES per molecule even where a model was evaluated on several (its calibration then does not apply)")
+    explain = verbs.add_parser("explain", help="atom attributions of fine-tuned model folders, drawn on the molecules")
+    explain.add_argument("--model", type=Path, action="append", required=True, help="a fine-tuned model folder (repeat to compare models)")
+    explain.add_argument("--input", type=Path, help="a CSV with a SMILES column, or a .smi file; plain or gzipped")
+    explain.add_argument("--smiles", action="append", help="a SMILES to explain (repeat for several)")
+    explain.add_argument("--output", type=Path, required=True, help="the folder for atoms.csv, molecules.csv and drawings/")
+    explain.add_argument("--target", default=None, help="the class (multi-class) or label (several labels) to explain")
+    explain.add_argument("--steps", type=int, default=50, help="integrated-gradients steps, doubled where completeness fails (default: 50)")
+    explain.add_argument("--baseline", choices=("pad", "mask"), default="pad", help="the tokens of the baseline input (default: pad)")
+    explain.add_argument("--smiles-column", default="smiles", help="the input CSV's SMILES column (default: smiles)")
+    explain.add_argument("--id-column", default=None, help="the input CSV's id column (default: the row number)")
     compare = verbs.add_parser("compare", help="compare methods' results over the same split instances (repeated-measures tests)")
     compare.add_argument("table", type=Path, help="a CSV with one row per method and split instance and a column per metric")
     compare.add_argument("--group-column", required=True, help="the column naming the method (model)")
@@ -113,6 +171,10 @@ def run(args: argparse.Namespace) -> str:
         comparisons = compare_table(args.table, args.output, args.group_column, args.subject_column, args.metric,
                                     dict(args.min_difference), args.lower_is_better, args.alpha)
         return "\n".join(comparison.verdict() for comparison in comparisons) + f"\nchemlm: comparison written to {args.output}"
+    if args.command == "explain":
+        explained = explain_molecules(args.model, args.output, args.input, args.smiles, args.smiles_column, args.id_column,
+                                      args.target, args.steps, args.baseline)
+        return f"chemlm: {explained} molecules explained into {args.output}"
     rows = score_file(args.model, args.input, args.output, args.smiles_column, args.id_column, args.calibration, args.workers,
                       args.test_time_augment, args.rdkit_time_limit)
     return f"chemlm: {rows} rows scored into {args.output}"

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from chemlm.io import InputError
 from chemlm.predict import FineTunedModel
 from chemlm.tasks import TaskType
 
@@ -54,11 +55,11 @@ def output_index(model: FineTunedModel, target: str | None) -> int:
     names = list(encoding.classes if encoding.task_type is TaskType.MULTICLASS else encoding.labels)
     if target is None:
         if encoding.task_type is TaskType.MULTICLASS or len(names) > 1:
-            raise ValueError(f"{model.folder}: name the {'class' if encoding.task_type is TaskType.MULTICLASS else 'label'} "
+            raise InputError(f"{model.folder}: name the {'class' if encoding.task_type is TaskType.MULTICLASS else 'label'} "
                              f"to explain (one of: {', '.join(names)})")
         return 0
     if target not in names:
-        raise ValueError(f"{model.folder}: no class or label '{target}' (it has: {', '.join(names)})")
+        raise InputError(f"{model.folder}: no class or label '{target}' (it has: {', '.join(names)})")
     return names.index(target)
 
 
@@ -71,7 +72,7 @@ def explained_output(logits: torch.Tensor, task_type: TaskType, index: int) -> t
 
 def baseline_ids(input_ids: torch.Tensor, tokenizer, baseline: str) -> torch.Tensor:
     if baseline not in BASELINES:
-        raise ValueError(f"unknown baseline '{baseline}'; choose one of: {', '.join(BASELINES)}")
+        raise InputError(f"unknown baseline '{baseline}'; choose one of: {', '.join(BASELINES)}")
     replacement = tokenizer.pad_token_id if baseline == "pad" else tokenizer.mask_token_id
     special = torch.tensor([token in tokenizer.all_special_ids for token in input_ids[0].tolist()])
     return torch.where(special, input_ids, torch.full_like(input_ids, replacement))
@@ -84,7 +85,7 @@ def integrated_gradients(model: FineTunedModel, smiles: Sequence[str], target: s
 
     network = model.model
     if not isinstance(network, torch.nn.Module):
-        raise ValueError(f"{model.folder}: an ONNX export has no gradients; explain the torch model folder")
+        raise InputError(f"{model.folder}: an ONNX export has no gradients; explain the torch model folder")
     network.eval()
     index = output_index(model, target)
     task_type = model.encoding.task_type
