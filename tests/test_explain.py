@@ -134,7 +134,7 @@ def test_fingerprint_atom_weights_are_rdkits_similarity_map_weights_on_our_featu
     expected = SimilarityMaps.GetAtomicWeightsForModel(
         molecule, lambda mol, atom: SimilarityMaps.GetMorganFingerprint(mol, atom, radius=2, fpType="bv", nBits=2048),
         lambda vector: linear(as_array(vector)[None, :])[0])
-    assert atom_weights(molecule, linear) == pytest.approx(expected)
+    assert atom_weights(molecule, linear)[1] == pytest.approx(expected)
 
 
 def test_a_model_that_looks_at_chlorine_alone_weighs_the_chlorine_alone():
@@ -150,10 +150,11 @@ def test_a_model_that_looks_at_chlorine_alone_weighs_the_chlorine_alone():
     output.AllocateBitInfoMap()
     generator.GetFingerprint(molecule, additionalOutput=output)
     chlorine_bit = next(bit for bit, environments in output.GetBitInfoMap().items() if (0, 0) in environments)  # atom 0, radius 0
-    weights = atom_weights(molecule, lambda rows: rows[:, chlorine_bit].astype(float))
+    output, weights = atom_weights(molecule, lambda rows: rows[:, chlorine_bit].astype(float))
+    assert output == 1.0
     assert weights.tolist() == [1.0] + [0.0] * (molecule.GetNumAtoms() - 1)
     descriptors = np.array([7.0, 3.0])
-    counted = atom_weights(molecule, lambda rows: rows[:, chlorine_bit] + rows[:, -2], counts=True, descriptors=descriptors)
+    counted = atom_weights(molecule, lambda rows: rows[:, chlorine_bit] + rows[:, -2], counts=True, descriptors=descriptors)[1]
     assert counted.tolist() == weights.tolist()
 
 
@@ -169,17 +170,20 @@ def test_the_explain_command_on_a_model_folder_alone_in_a_fresh_directory(binary
     fresh = tmp_path / "fresh"
     for name in ("model-a", "model-b"):
         shutil.copytree(binary_model, fresh / name)
+    chlorine_baselines(fresh)
     (fresh / "molecules.smi").write_text("OCC ethanol\nnot_smiles bad\nClc1ccccc1 chlorobenzene\n")
-    run = subprocess.run([sys.executable, "-m", "chemlm.cli", "explain", "--model", "model-a", "--model", "model-b", "--input", "molecules.smi",
-                          "--output", "out", "--steps", "16"], cwd=fresh, capture_output=True, text=True, timeout=300)
+    run = subprocess.run([sys.executable, "-m", "chemlm.cli", "explain", "--model", "model-a", "--model", "model-b", "--model", "lgbm.skops",
+                          "--input", "molecules.smi", "--output", "out", "--steps", "16"], cwd=fresh, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]
     assert "2 molecules explained into out" in run.stderr
     molecules = pd.read_csv(fresh / "out" / "molecules.csv")
     assert molecules[["model", "id", "smiles"]].values.tolist() == [
-        ["model-a", "ethanol", "CCO"], ["model-a", "chlorobenzene", "Clc1ccccc1"], ["model-b", "ethanol", "CCO"], ["model-b", "chlorobenzene", "Clc1ccccc1"]]
-    assert (molecules["explained"] == "log-odds of HIV_active=1").all() and molecules["complete"].all()
+        [model, name, smiles] for model in ("model-a", "model-b", "lgbm.skops") for name, smiles in (("ethanol", "CCO"), ("chlorobenzene", "Clc1ccccc1"))]
+    transformers = molecules["model"] != "lgbm.skops"
+    assert (molecules[transformers]["explained"] == "log-odds of HIV_active=1").all() and molecules[transformers]["complete"].all()
+    assert (molecules[~transformers]["explained"] == "probability of chlorine=1").all()
     atoms = pd.read_csv(fresh / "out" / "atoms.csv")
-    assert len(atoms) == 2 * (3 + 7)
+    assert len(atoms) == 3 * (3 + 7)
     a, b = (atoms[atoms["model"] == name]["weight"].to_numpy() for name in ("model-a", "model-b"))
     assert np.allclose(a, b)  # the same weights: the same model, deterministic
     assert pd.read_csv(fresh / "out" / "invalid.csv")["id"].tolist() == ["bad"]
@@ -187,3 +191,46 @@ def test_the_explain_command_on_a_model_folder_alone_in_a_fresh_directory(binary
     run = subprocess.run([sys.executable, "-m", "chemlm.cli", "explain", "--model", "model-a", "--smiles", "CCN", "--output", "one",
                           "--target", "nothing"], cwd=fresh, capture_output=True, text=True, timeout=300)
     assert run.returncode == 2 and "no class or label 'nothing'" in run.stderr.strip().splitlines()[-1]
+
+
+def chlorine_baselines(directory) -> tuple[str, ...]:
+    """An ECFP4 forest and LightGBM trained on 'contains chlorine' (the answer built into the labels), stored in
+    `directory` as ecfp4_rf.skops and lgbm.skops; their descriptor names."""
+    from chemlm.baselines import fit_baseline, save_fitted
+    from chemlm.descriptors import compute_descriptors, load_descriptor_names
+    from chemlm.fingerprints import ecfp4
+    from chemlm.tasks import TaskSpec, TaskType
+    from helpers import REPO, demo_molecules
+
+    molecules = demo_molecules(240)[["mol_id", "smiles"]]
+    molecules = molecules[[Chem.MolFromSmiles(text) is not None for text in molecules["smiles"]]].reset_index(drop=True)
+    molecules["chlorine"] = molecules["smiles"].str.contains("Cl").astype(float)
+    molecules["fold"] = np.where(np.arange(len(molecules)) % 5 == 0, "valid", "train")
+    task = TaskSpec("chlorine", "-", "smiles", ("chlorine",), TaskType.BINARY)
+    bits, _ = ecfp4(molecules["smiles"].tolist(), molecules["mol_id"].tolist())
+    counts, _ = ecfp4(molecules["smiles"].tolist(), molecules["mol_id"].tolist(), counts=True)
+    names = load_descriptor_names(REPO / "resources" / "chemberta2-mtr-descriptors.json")
+    with_descriptors = np.hstack([counts, compute_descriptors(molecules["smiles"].tolist(), names)])
+    for baseline, values, settings in (("ecfp4_rf", bits, {"n_estimators": 50, "max_features": "sqrt"}),
+                                       ("lgbm", with_descriptors, {"num_leaves": 7, "learning_rate": 0.1, "n_estimators": 50, "feature_fraction": 1.0})):
+        save_fitted(fit_baseline(baseline, task, molecules, values, 0, 1, settings), directory / f"{baseline}.skops")
+    return names
+
+
+def test_a_forest_that_learned_chlorine_weighs_the_chlorine_most_and_is_explained_from_its_stored_file(tmp_path):
+    """The stored baselines read back without their task (the stored file names it) and explained: the chlorine atom
+    has the largest weight."""
+    import pandas as pd
+
+    from chemlm.explain.fingerprints import explain_fingerprint_models
+
+    names = chlorine_baselines(tmp_path)
+    smiles = "Clc1ccc(CC(=O)NCCO)cc1"
+    atoms, explained = explain_fingerprint_models([tmp_path / "ecfp4_rf.skops", tmp_path / "lgbm.skops"],
+                                                  pd.DataFrame({"id": ["m"], "smiles": [smiles]}), descriptor_names=names)
+    assert explained["explained"].tolist() == ["probability of chlorine=1"] * 2 and (explained["output"] > 0.5).all()
+    for path in ("ecfp4_rf.skops", "lgbm.skops"):
+        weights = atoms[atoms["model"] == str(tmp_path / path)].sort_values("atom")["weight"].to_numpy()
+        assert len(weights) == Chem.MolFromSmiles(smiles).GetNumAtoms() and int(np.argmax(weights)) == 0, (path, weights)  # atom 0: Cl
+    with pytest.raises(InputError, match="no class or label 'sweet'"):
+        explain_fingerprint_models([tmp_path / "ecfp4_rf.skops"], pd.DataFrame({"id": ["m"], "smiles": [smiles]}), target="sweet")

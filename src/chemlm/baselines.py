@@ -370,11 +370,13 @@ def save_fitted(fitted: FittedBaseline, path: Path) -> None:
     models = [{**stored_model(label.model), "classes": [np.asarray(name).item() for name in label.classes],
                "only_class": None if label.only_class is None else np.asarray(label.only_class).item()} for label in fitted.models]
     with atomic_path(path) as temporary:
-        skops.io.dump({"baseline": fitted.baseline, "columns": fitted.columns, "models": models}, temporary)
+        skops.io.dump({"baseline": fitted.baseline, "columns": fitted.columns, "models": models,
+                       "task": {"name": fitted.task.name, "type": fitted.task.type.value, "labels": list(fitted.task.label_columns)}}, temporary)
 
 
-def load_fitted(path: Path, task: TaskSpec) -> FittedBaseline:
-    """A baseline that `save_fitted` stored, for `task`; any other file is an error naming it."""
+def load_fitted(path: Path, task: TaskSpec | None = None) -> FittedBaseline:
+    """A baseline that `save_fitted` stored, for `task` (by default the task it was stored with, as a command outside
+    the workflow reads it); any other file is an error naming it."""
     import zipfile
 
     import skops.io
@@ -383,6 +385,9 @@ def load_fitted(path: Path, task: TaskSpec) -> FittedBaseline:
     try:
         stored = skops.io.load(path, trusted=TRUSTED_MODEL_TYPES)
         models = [LabelModel(loaded_model(model), list(model["classes"]), model["only_class"]) for model in stored["models"]]
+        if task is None:
+            stored_task = stored["task"]
+            task = TaskSpec(stored_task["name"], str(path), None, tuple(stored_task["labels"]), TaskType(stored_task["type"]))
         return FittedBaseline(stored["baseline"], task, list(stored["columns"]), models)
     except (OSError, zipfile.BadZipFile, KeyError, TypeError, ValueError, UntrustedTypesFoundException) as error:
         raise InputError(f"{path}: not a stored baseline ({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})") from None

@@ -3,8 +3,9 @@
   chemlm predict --model DIR [--model DIR ...] --input FILE --output FILE [--smiles-column NAME] [--id-column NAME]
                  [--workers N] [--rdkit-time-limit SECONDS] [--no-test-time-augment]
 
-  chemlm explain --model DIR [--model DIR ...] (--input FILE | --smiles SMILES [--smiles SMILES ...]) --output DIR
+  chemlm explain --model PATH [--model PATH ...] (--input FILE | --smiles SMILES [--smiles SMILES ...]) --output DIR
                  [--target CLASS_OR_LABEL] [--steps N] [--baseline pad|mask] [--smiles-column NAME] [--id-column NAME]
+                 [--descriptor-names FILE]
   chemlm compare TABLE --group-column NAME --subject-column NAME --metric NAME [--metric NAME ...] --output DIR
                  [--min-difference METRIC=VALUE ...] [--lower-is-better METRIC ...] [--alpha A]
 
@@ -14,8 +15,9 @@ this workflow (results/<task>/finetune/<checkpoint>/<split>/seed<seed>/model) ca
 A model evaluated with test-time augmentation scores each molecule as the mean over the same SMILES variants (which
 needs RDKit); --no-test-time-augment reads one SMILES per molecule, and then gives no calibrated probabilities.
 
-`explain` writes, for each molecule of --input (or each --smiles), the atom attributions of every --model folder
-(integrated gradients over the input tokens, mapped to RDKit's atoms: chemlm.explain) as atoms.csv and molecules.csv,
+`explain` writes, for each molecule of --input (or each --smiles), the atom attributions of every --model (a fine-tuned
+folder: integrated gradients over the input tokens, mapped to RDKit's atoms; a stored fingerprint baseline, model.skops:
+the change in its prediction without each atom's ECFP4 environments; chemlm.explain) as atoms.csv and molecules.csv,
 and a drawing per molecule with the models side by side (needs RDKit).
 `compare` reads a long-format CSV of results made anywhere (one row per method and split instance, a column per metric,
 as the method-comparison guidelines' notebooks keep them) and writes, per metric, every pair's mean difference,
@@ -73,10 +75,15 @@ def score_file(
     return write_scores(ensemble, (prepared(chunk) for chunk in read_chunks(input_path, smiles_column, id_column)), out_path)
 
 
+# The descriptors LightGBM's features hold (ChemBERTa-2's MTR list), where this package's repository keeps them.
+DESCRIPTOR_NAMES = Path(__file__).resolve().parents[2] / "resources" / "chemberta2-mtr-descriptors.json"
+
+
 def explain_molecules(model_dirs: list[Path], out_dir: Path, input_path: Path | None = None, smiles: list[str] | None = None,
                       smiles_column: str = "smiles", id_column: str | None = None, target: str | None = None, steps: int = 50,
-                      baseline: str = "pad") -> int:
-    """Atom attributions of every model for each valid molecule of a file or of `smiles`, canonicalised as the models'
+                      baseline: str = "pad", descriptor_names: Path = DESCRIPTOR_NAMES) -> int:
+    """Atom attributions of every model (a fine-tuned model folder, or a stored fingerprint baseline's model.skops
+    with LightGBM's `descriptor_names`) for each valid molecule of a file or of `smiles`, canonicalised as the models'
     training molecules were: out_dir/atoms.csv, molecules.csv (and invalid.csv, the molecules left out, with why) and
     drawings/<id>.png. The number of molecules explained."""
     import pandas as pd
@@ -95,12 +102,22 @@ def explain_molecules(model_dirs: list[Path], out_dir: Path, input_path: Path | 
         rows = pd.concat(list(read_chunks(input_path, smiles_column, id_column)), ignore_index=True)
     else:
         rows = pd.DataFrame({"row": range(len(smiles)), "id": [f"smiles{index + 1}" for index in range(len(smiles))], "input_smiles": smiles})
-    isomeric = {FineTunedModel.load(folder).isomeric_smiles for folder in model_dirs}
+    stored_baselines = [path for path in model_dirs if Path(path).is_file()]
+    folders = [path for path in model_dirs if not Path(path).is_file()]
+    # the fingerprint baselines read the workflow's canonical SMILES, stereochemistry kept by default
+    isomeric = {FineTunedModel.load(folder).isomeric_smiles for folder in folders} or {True}
     if len(isomeric) > 1:
         raise InputError("the models canonicalised their SMILES differently (with and without stereochemistry); explain them apart")
     prepared = prepare_chunk(rows, isomeric.pop())
     valid = prepared[prepared["valid"]].reset_index(drop=True)
-    atoms, molecules = explain_transformers(model_dirs, valid[["id", "smiles"]].assign(id=valid["id"].astype(str)), target, steps, baseline)
+    valid = valid[["id", "smiles"]].assign(id=valid["id"].astype(str))
+    tables = [explain_transformers(folders, valid, target, steps, baseline)] if folders else []
+    if stored_baselines:
+        from chemlm.descriptors import load_descriptor_names
+        from chemlm.explain.fingerprints import explain_fingerprint_models
+
+        tables.append(explain_fingerprint_models(stored_baselines, valid, target, load_descriptor_names(descriptor_names)))
+    atoms, molecules = (pd.concat([table[part] for table in tables], ignore_index=True) for part in (0, 1))
     write_csv(prepared[~prepared["valid"]][["row", "id", "input_smiles", "reason"]], out_dir / "invalid.csv")
     write_csv(atoms, out_dir / "atoms.csv")
     write_csv(molecules, out_dir / "molecules.csv")
@@ -132,7 +149,8 @@ def parser() -> argparse.ArgumentParser:
     predict.add_argument("--no-test-time-augment", dest="test_time_augment", action="store_false",
                          help="read one SMILES per molecule even where a model was evaluated on several (its calibration then does not apply)")
     explain = verbs.add_parser("explain", help="atom attributions of fine-tuned model folders, drawn on the molecules")
-    explain.add_argument("--model", type=Path, action="append", required=True, help="a fine-tuned model folder (repeat to compare models)")
+    explain.add_argument("--model", type=Path, action="append", required=True,
+                         help="a fine-tuned model folder, or a fingerprint baseline's model.skops (repeat to compare models)")
     explain.add_argument("--input", type=Path, help="a CSV with a SMILES column, or a .smi file; plain or gzipped")
     explain.add_argument("--smiles", action="append", help="a SMILES to explain (repeat for several)")
     explain.add_argument("--output", type=Path, required=True, help="the folder for atoms.csv, molecules.csv and drawings/")
@@ -141,6 +159,8 @@ def parser() -> argparse.ArgumentParser:
     explain.add_argument("--baseline", choices=("pad", "mask"), default="pad", help="the tokens of the baseline input (default: pad)")
     explain.add_argument("--smiles-column", default="smiles", help="the input CSV's SMILES column (default: smiles)")
     explain.add_argument("--id-column", default=None, help="the input CSV's id column (default: the row number)")
+    explain.add_argument("--descriptor-names", type=Path, default=DESCRIPTOR_NAMES,
+                         help="the descriptor list of a LightGBM baseline's features (default: ChemBERTa-2's MTR list)")
     compare = verbs.add_parser("compare", help="compare methods' results over the same split instances (repeated-measures tests)")
     compare.add_argument("table", type=Path, help="a CSV with one row per method and split instance and a column per metric")
     compare.add_argument("--group-column", required=True, help="the column naming the method (model)")
@@ -173,7 +193,7 @@ def run(args: argparse.Namespace) -> str:
         return "\n".join(comparison.verdict() for comparison in comparisons) + f"\nchemlm: comparison written to {args.output}"
     if args.command == "explain":
         explained = explain_molecules(args.model, args.output, args.input, args.smiles, args.smiles_column, args.id_column,
-                                      args.target, args.steps, args.baseline)
+                                      args.target, args.steps, args.baseline, args.descriptor_names)
         return f"chemlm: {explained} molecules explained into {args.output}"
     rows = score_file(args.model, args.input, args.output, args.smiles_column, args.id_column, args.calibration, args.workers,
                       args.test_time_augment, args.rdkit_time_limit)

@@ -6,13 +6,17 @@ radius 2, 2,048 folded bits; LightGBM's folded counts beside its whole-molecule 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from rdkit import Chem
 from rdkit.Chem import rdFingerprintGenerator
 
+from chemlm.explain.explanations import ATOM_COLUMNS, MOLECULE_COLUMNS
 from chemlm.fingerprints import ECFP4_BITS, ECFP4_RADIUS, MAX_COUNT
+from chemlm.io import InputError
 
 
 def environment_counts(molecule: Chem.Mol) -> tuple[np.ndarray, np.ndarray]:
@@ -37,9 +41,9 @@ def environment_counts(molecule: Chem.Mol) -> tuple[np.ndarray, np.ndarray]:
 
 
 def atom_weights(molecule: Chem.Mol, predict: Callable[[np.ndarray], np.ndarray], counts: bool = False,
-                 descriptors: np.ndarray | None = None) -> np.ndarray:
-    """Each atom's weight: `predict` of the whole molecule's features minus `predict` of them without the atom's
-    environments. `predict` maps feature rows (n, features) to one output per row; features are ECFP4 bits, or with
+                 descriptors: np.ndarray | None = None) -> tuple[float, np.ndarray]:
+    """(the prediction, each atom's weight): `predict` of the whole molecule's features, and that minus `predict` of
+    them without the atom's environments. `predict` maps feature rows (n, features) to one output per row; features are ECFP4 bits, or with
     `counts` the folded counts (capped as chemlm.fingerprints caps them) followed by `descriptors`."""
     full, lost = environment_counts(molecule)
     without = np.maximum(full[None, :] - lost, 0)
@@ -51,4 +55,45 @@ def atom_weights(molecule: Chem.Mol, predict: Callable[[np.ndarray], np.ndarray]
         # a bit vector loses every bit an environment containing the atom sets (SimilarityMaps' xor)
         rows = np.vstack([full[None, :] > 0, (full[None, :] > 0) & (lost == 0)]).astype(np.uint8)
     predicted = np.asarray(predict(rows), dtype=float).reshape(len(rows))
-    return predicted[0] - predicted[1:]
+    return float(predicted[0]), predicted[0] - predicted[1:]
+
+
+def output_column(fitted, target: str | None) -> int:
+    """The prediction column a target names (a class or a label); a one-column baseline needs none."""
+    names = [column.removeprefix("p:") for column in fitted.columns]
+    if target is None:
+        if len(names) > 1:
+            raise InputError(f"baseline '{fitted.baseline}': name the class or label to explain (one of: {', '.join(names)})")
+        return 0
+    if target not in names:
+        raise InputError(f"baseline '{fitted.baseline}': no class or label '{target}' (it has: {', '.join(names)})")
+    return names.index(target)
+
+
+def explain_fingerprint_models(paths: Sequence[str | Path], molecules: pd.DataFrame, target: str | None = None,
+                               descriptor_names: tuple[str, ...] = ()) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(atoms, molecules) tables, as chemlm.explain.explanations writes them, of stored fingerprint baselines
+    (`model.skops`: the ECFP4 forest and logistic regression, LightGBM, whose descriptors `descriptor_names` lists)
+    for `molecules` (`id`, canonical `smiles`). The output explained is the prediction: a probability or a value."""
+    from chemlm.baselines import load_fitted
+    from chemlm.descriptors import compute_descriptors
+    from chemlm.tasks import TaskType
+
+    atom_rows, molecule_rows = [], []
+    for path in paths:
+        fitted = load_fitted(Path(path))
+        column = output_column(fitted, target)
+        name = fitted.columns[column].removeprefix("p:")
+        kind = fitted.task.type
+        explained = (f"probability of {name}=1" if kind in (TaskType.BINARY, TaskType.MULTILABEL)
+                     else f"probability of class {name}" if kind is TaskType.MULTICLASS else f"predicted {name}")
+        counts = fitted.baseline == "lgbm"
+        if counts and not descriptor_names:
+            raise InputError(f"{path}: a LightGBM baseline reads RDKit descriptors: name their list")
+        for mol_id, smiles in zip(molecules["id"], molecules["smiles"]):
+            molecule = Chem.MolFromSmiles(smiles)
+            descriptors = compute_descriptors([smiles], descriptor_names)[0] if counts else None
+            output, weights = atom_weights(molecule, lambda rows: fitted.predict(rows)[:, column], counts, descriptors)
+            atom_rows += [[str(path), mol_id, atom, float(weight)] for atom, weight in enumerate(weights)]
+            molecule_rows.append([str(path), mol_id, smiles, explained, output, *([None] * (len(MOLECULE_COLUMNS) - 5))])
+    return pd.DataFrame(atom_rows, columns=ATOM_COLUMNS), pd.DataFrame(molecule_rows, columns=MOLECULE_COLUMNS)
