@@ -21,6 +21,7 @@ include: "rules/evaluate.smk"
 include: "rules/embeddings.smk"
 include: "rules/baselines.smk"
 include: "rules/predict.smk"
+include: "rules/explain.smk"
 include: "rules/report.smk"
 
 

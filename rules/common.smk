@@ -230,6 +230,30 @@ def split_inputs(wildcards):
     return inputs
 
 
+def explain_inputs(wildcards):
+    """The molecules; every model's predictions of the split's first instance (to choose the molecules), the fine-tuned
+    model folders and the stored fingerprint baselines (to explain them), and LightGBM's descriptor list.
+    """
+    first = STUDY.instances(wildcards.split)[0]
+    run = (wildcards.task, wildcards.split, first)
+    inputs = {"molecules": layout.data_file("molecules.csv")}
+    for model in STUDY.models:
+        inputs[f"predictions_{model}"] = layout.predictions(
+            wildcards.task, model, wildcards.split, first, STUDY.is_baseline(model)
+        )
+    for checkpoint in STUDY.checkpoints:
+        inputs[f"transformer_{checkpoint}"] = layout.finetune_file(
+            "model", wildcards.task, checkpoint, wildcards.split, first
+        )
+    for baseline in STUDY.explained_baselines:
+        inputs[f"baseline_{baseline}"] = layout.baseline_file(
+            "model.skops", wildcards.task, baseline, wildcards.split, first
+        )
+    if "lgbm" in STUDY.explained_baselines:
+        inputs["descriptor_names"] = MTR_DESCRIPTORS
+    return inputs
+
+
 def predefined_fold_inputs(wildcards):
     """The molecules, the task's table (read for a fold column) and its fold files."""
     folds = STUDY.tasks[wildcards.task].folds

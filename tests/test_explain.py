@@ -226,11 +226,11 @@ def test_a_forest_that_learned_chlorine_weighs_the_chlorine_most_and_is_explaine
 
     names = chlorine_baselines(tmp_path)
     smiles = "Clc1ccc(CC(=O)NCCO)cc1"
-    atoms, explained = explain_fingerprint_models([tmp_path / "ecfp4_rf.skops", tmp_path / "lgbm.skops"],
+    atoms, explained = explain_fingerprint_models({str(tmp_path / name): tmp_path / name for name in ("ecfp4_rf.skops", "lgbm.skops")},
                                                   pd.DataFrame({"id": ["m"], "smiles": [smiles]}), descriptor_names=names)
     assert explained["explained"].tolist() == ["probability of chlorine=1"] * 2 and (explained["output"] > 0.5).all()
     for path in ("ecfp4_rf.skops", "lgbm.skops"):
         weights = atoms[atoms["model"] == str(tmp_path / path)].sort_values("atom")["weight"].to_numpy()
         assert len(weights) == Chem.MolFromSmiles(smiles).GetNumAtoms() and int(np.argmax(weights)) == 0, (path, weights)  # atom 0: Cl
     with pytest.raises(InputError, match="no class or label 'sweet'"):
-        explain_fingerprint_models([tmp_path / "ecfp4_rf.skops"], pd.DataFrame({"id": ["m"], "smiles": [smiles]}), target="sweet")
+        explain_fingerprint_models({"rf": tmp_path / "ecfp4_rf.skops"}, pd.DataFrame({"id": ["m"], "smiles": [smiles]}), target="sweet")

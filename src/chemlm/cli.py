@@ -111,12 +111,12 @@ def explain_molecules(model_dirs: list[Path], out_dir: Path, input_path: Path | 
     prepared = prepare_chunk(rows, isomeric.pop())
     valid = prepared[prepared["valid"]].reset_index(drop=True)
     valid = valid[["id", "smiles"]].assign(id=valid["id"].astype(str))
-    tables = [explain_transformers(folders, valid, target, steps, baseline)] if folders else []
+    tables = [explain_transformers({str(folder): folder for folder in folders}, valid, target, steps, baseline)] if folders else []
     if stored_baselines:
         from chemlm.descriptors import load_descriptor_names
         from chemlm.explain.fingerprints import explain_fingerprint_models
 
-        tables.append(explain_fingerprint_models(stored_baselines, valid, target, load_descriptor_names(descriptor_names)))
+        tables.append(explain_fingerprint_models({str(path): path for path in stored_baselines}, valid, target, load_descriptor_names(descriptor_names)))
     atoms, molecules = (pd.concat([table[part] for table in tables], ignore_index=True) for part in (0, 1))
     write_csv(prepared[~prepared["valid"]][["row", "id", "input_smiles", "reason"]], out_dir / "invalid.csv")
     write_csv(atoms, out_dir / "atoms.csv")

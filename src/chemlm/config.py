@@ -299,6 +299,15 @@ class CorpusSettings:
 
 
 @dataclass(frozen=True)
+class ExplainSettings:
+    """The `explain` block: test molecules per reason, integrated gradients' steps and baseline."""
+
+    molecules: int
+    steps: int
+    baseline: str
+
+
+@dataclass(frozen=True)
 class ClassReference:
     """A published per-class result of a multi-class task (`report.published_by_class`): by class, each class against
     the rest, its accuracy, f1 and auroc."""
@@ -511,6 +520,12 @@ class Study:
     search: SearchSettings | None
     report: ReportSettings
     compare: CompareSettings
+    explain: ExplainSettings | None = None
+
+    @property
+    def explained_baselines(self) -> tuple[str, ...]:
+        """The baselines whose atom weights are computed: the fingerprint ones (not chemprop)."""
+        return tuple(baseline for baseline in self.baselines if baseline != "chemprop")
 
     @classmethod
     def from_config(cls, raw: Mapping[str, Any], schema: dict | None = None) -> Study:
@@ -575,6 +590,7 @@ class Study:
             rdkit_time_limit=float(config["featurize"]["rdkit_time_limit"]),
             calibration=config["evaluate"]["calibration"],
             predict=PredictSettings.from_config(config["predict"], config) if "predict" in config else None,
+            explain=ExplainSettings(**config["explain"]) if "explain" in config else None,
             search=SearchSettings.from_config(config["search"]) if "search" in config else None,
             report=ReportSettings.from_config(config["report"]),
             compare=CompareSettings.from_config(config["compare"]),

@@ -81,6 +81,7 @@ JOB_NAMES: dict[str, str | None] = {
     "predict_chemprop": "{task}/{library}/{split}/{shard}",
     "merge_predictions": "{task}/{library}/{split}/{model}",
     "depict_predictions": "{task}/{library}/{split}/{model}",
+    "explain": "{task}/{split}",
     "report_figures": "{task}/{split}",
     "report_calibration": "{task}/{split}",
     "report_uncertainty": "{task}/{split}",
@@ -254,6 +255,11 @@ def library_predictions(task: str = TASK, library: str = LIBRARY, split: str = S
     return f"results/{task}/predictions/{library}/{split}/{model}.csv.gz"
 
 
+def explain_file(name: str, task: str = TASK, split: str = SPLIT) -> str:
+    """selected.csv, atoms.csv, explanations.csv and explanations.png of a task's split (chemlm.explain)."""
+    return f"results/{task}/explain/{split}/{name}"
+
+
 def report_figure(task: str = TASK, split: str = SPLIT, figure: str = FIGURE, extension: str = "png") -> str:
     """A report figure (png) or the table drawn in it (csv): test_curves, learning_curves, calibration, uncertainty."""
     return f"results/report/figures/{task}/{split}/{figure}.{extension}"
@@ -292,6 +298,8 @@ def workflow_jobs(study: Study) -> Iterator[tuple[str, dict[str, object]]]:
             yield "descriptors", {"task": task}
         if "cluster_cv" in study.splits:
             yield "cluster", {"task": task}
+        if "predefined" in study.splits:
+            yield "predefined_folds", {"task": task}
         for split in study.splits:
             yield "report_figures", {"task": task, "split": split}
             yield "report_uncertainty", {"task": task, "split": split}
@@ -316,6 +324,7 @@ def workflow_jobs(study: Study) -> Iterator[tuple[str, dict[str, object]]]:
                         yield "project", {**run, "checkpoint": model, "method": method}
     yield from search_jobs(study)
     yield from prediction_jobs(study)
+    yield from explain_jobs(study)
     if study.corpus is not None:
         yield "pretrain_corpus", {}
         if study.has_mtr:
@@ -383,6 +392,20 @@ def prediction_jobs(study: Study) -> Iterator[tuple[str, dict[str, object]]]:
                     yield from ((scoring[0], {**scoring[1], "shard": shard}) for shard in shards)
                     yield "merge_predictions", {**run, "model": model}
                     yield "depict_predictions", {**run, "model": model}
+
+
+def explain_jobs(study: Study) -> Iterator[tuple[str, dict[str, object]]]:
+    """One explanation per task and split, and the stored fingerprint baselines of its first split instance that
+    scoring libraries does not store already."""
+    if study.explain is None:
+        return
+    predict = study.predict
+    for task in study.tasks:
+        for split in study.splits:
+            yield "explain", {"task": task, "split": split}
+            for baseline in study.explained_baselines:
+                if predict is None or task not in predict.tasks or split not in predict.splits or baseline not in predict.baselines:
+                    yield "baseline_model", {"task": task, "baseline": baseline, "split": split, "instance": study.instances(split)[0].name}
 
 
 def search_report_inputs(study: Study) -> list[str]:
@@ -475,6 +498,8 @@ def report_inputs(study: Study) -> dict[str, list[str]]:
         "uncertainty": [report_figure(task, split, "uncertainty", extension) for task in study.tasks for split in study.splits
                         for extension in ("png", "csv")],
         "predictions": prediction_report_inputs(study),
+        "explanations": [explain_file(name, task, split) for task in study.tasks for split in study.splits
+                         for name in ("selected.csv", "explanations.csv", "explanations.png")] if study.explain else [],
         "search": search_report_inputs(study),
         "benchmarks": [benchmark(rule, **wildcards) for rule, wildcards in workflow_jobs(study) if rule != "report"],
     }

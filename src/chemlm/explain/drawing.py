@@ -51,3 +51,26 @@ def png_pixels(png: bytes) -> np.ndarray:
     from matplotlib.image import imread
 
     return imread(io.BytesIO(png), format="png")
+
+
+def draw_grid(selected: pd.DataFrame, atoms: pd.DataFrame, molecules: pd.DataFrame, out_png: str | Path) -> None:
+    """The selected molecules as rows (with why each was chosen) and the models as columns, each cell the molecule
+    drawn with that model's atom weights."""
+    from matplotlib.figure import Figure
+
+    models = list(dict.fromkeys(molecules["model"]))
+    figure = Figure(figsize=(2.6 * len(models), 2.8 * max(len(selected), 1)))
+    axes = np.atleast_2d(figure.subplots(max(len(selected), 1), len(models), squeeze=False))
+    for row, chosen in enumerate(selected.itertuples()):
+        for column, model in enumerate(models):
+            axis = axes[row, column]
+            axis.axis("off")
+            weights = atoms[(atoms["model"] == model) & (atoms["id"] == chosen.id)].sort_values("atom")["weight"].to_numpy()
+            axis.imshow(png_pixels(weight_map_png(chosen.smiles, weights)))
+            explained = molecules[(molecules["model"] == model) & (molecules["id"] == chosen.id)]["explained"].iloc[0]
+            axis.set_title(f"{model}: {explained}" if row == 0 else explained, fontsize=6)
+            if column == 0:
+                axis.text(-0.05, 0.5, f"{chosen.id}\n{chosen.reason}", transform=axis.transAxes, ha="right", va="center", fontsize=7)
+    figure.tight_layout()
+    with atomic_path(out_png) as temporary:
+        figure.savefig(temporary, format="png", dpi=90)

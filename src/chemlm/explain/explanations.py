@@ -4,7 +4,7 @@ and the share of non-atom tokens). No RDKit: the SMILES are mapped lexically (ch
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -23,22 +23,27 @@ def explained_name(task_type: str, target: str | None, labels: Sequence[str]) ->
     return f"logit of {'class' if task_type == 'multiclass' else 'label'} {target or labels[0]}"
 
 
-def explain_transformers(folders: Sequence[str | Path], molecules: pd.DataFrame, target: str | None = None, steps: int = 50,
+def targets_of(molecules: pd.DataFrame, target: str | None) -> list[str | None]:
+    """The class or label explained for each molecule: its `target` column where it has one, else `target`."""
+    return molecules["target"].tolist() if "target" in molecules.columns else [target] * len(molecules)
+
+
+def explain_transformers(models: Mapping[str, str | Path], molecules: pd.DataFrame, target: str | None = None, steps: int = 50,
                          baseline: str = "pad") -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(atoms, molecules) tables of integrated gradients of each model folder for `molecules` (`id`, `smiles`: the
-    SMILES as the models read them, canonical as in training). A model is named by its folder."""
+    """(atoms, molecules) tables of integrated gradients of each named model folder for `molecules` (`id`, `smiles`: the
+    SMILES as the models read them, canonical as in training; optionally `target`, the class or label of each)."""
     from chemlm.explain.gradients import integrated_gradients
     from chemlm.predict import FineTunedModel
 
     atom_rows, molecule_rows = [], []
-    for folder in folders:
+    for name, folder in models.items():
         model = FineTunedModel.load(folder)
         encoding = model.encoding
-        explained = explained_name(encoding.task_type.value, target, encoding.labels)
-        for mol_id, attribution in zip(molecules["id"], integrated_gradients(model, molecules["smiles"].tolist(), target, steps, baseline)):
+        for mol_id, smiles, wanted in zip(molecules["id"], molecules["smiles"], targets_of(molecules, target)):
+            attribution = integrated_gradients(model, [smiles], wanted, steps, baseline)[0]
             atoms = atom_attribution(attribution.smiles, attribution.tokens, attribution.values)
-            atom_rows += [[str(folder), mol_id, atom, float(weight)] for atom, weight in enumerate(atoms.weights)]
-            molecule_rows.append([str(folder), mol_id, attribution.smiles, explained, attribution.output, attribution.baseline_output,
-                                  attribution.delta, attribution.complete, attribution.steps,
-                                  *(atoms.non_atom_share[kind] for kind in NON_ATOM_KINDS)])
+            atom_rows += [[name, mol_id, atom, float(weight)] for atom, weight in enumerate(atoms.weights)]
+            molecule_rows.append([name, mol_id, smiles, explained_name(encoding.task_type.value, wanted, encoding.labels),
+                                  attribution.output, attribution.baseline_output, attribution.delta, attribution.complete,
+                                  attribution.steps, *(atoms.non_atom_share[kind] for kind in NON_ATOM_KINDS)])
     return pd.DataFrame(atom_rows, columns=ATOM_COLUMNS), pd.DataFrame(molecule_rows, columns=MOLECULE_COLUMNS)

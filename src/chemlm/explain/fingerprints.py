@@ -6,7 +6,7 @@ radius 2, 2,048 folded bits; LightGBM's folded counts beside its whole-molecule 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +14,7 @@ import pandas as pd
 from rdkit import Chem
 from rdkit.Chem import rdFingerprintGenerator
 
-from chemlm.explain.explanations import ATOM_COLUMNS, MOLECULE_COLUMNS
+from chemlm.explain.explanations import ATOM_COLUMNS, MOLECULE_COLUMNS, targets_of
 from chemlm.fingerprints import ECFP4_BITS, ECFP4_RADIUS, MAX_COUNT
 from chemlm.io import InputError
 
@@ -70,30 +70,29 @@ def output_column(fitted, target: str | None) -> int:
     return names.index(target)
 
 
-def explain_fingerprint_models(paths: Sequence[str | Path], molecules: pd.DataFrame, target: str | None = None,
+def explain_fingerprint_models(models: Mapping[str, str | Path], molecules: pd.DataFrame, target: str | None = None,
                                descriptor_names: tuple[str, ...] = ()) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(atoms, molecules) tables, as chemlm.explain.explanations writes them, of stored fingerprint baselines
+    """(atoms, molecules) tables, as chemlm.explain.explanations writes them, of named stored fingerprint baselines
     (`model.skops`: the ECFP4 forest and logistic regression, LightGBM, whose descriptors `descriptor_names` lists)
-    for `molecules` (`id`, canonical `smiles`). The output explained is the prediction: a probability or a value."""
+    for `molecules` (`id`, canonical `smiles`, optionally each one's `target`). The output explained is the
+    prediction: a probability or a value."""
     from chemlm.baselines import load_fitted
     from chemlm.descriptors import compute_descriptors
     from chemlm.tasks import TaskType
 
     atom_rows, molecule_rows = [], []
-    for path in paths:
+    for model, path in models.items():
         fitted = load_fitted(Path(path))
-        column = output_column(fitted, target)
-        name = fitted.columns[column].removeprefix("p:")
-        kind = fitted.task.type
-        explained = (f"probability of {name}=1" if kind in (TaskType.BINARY, TaskType.MULTILABEL)
-                     else f"probability of class {name}" if kind is TaskType.MULTICLASS else f"predicted {name}")
         counts = fitted.baseline == "lgbm"
         if counts and not descriptor_names:
             raise InputError(f"{path}: a LightGBM baseline reads RDKit descriptors: name their list")
-        for mol_id, smiles in zip(molecules["id"], molecules["smiles"]):
-            molecule = Chem.MolFromSmiles(smiles)
+        for mol_id, smiles, wanted in zip(molecules["id"], molecules["smiles"], targets_of(molecules, target)):
+            column = output_column(fitted, wanted)
+            name, kind = fitted.columns[column].removeprefix("p:"), fitted.task.type
+            explained = (f"probability of {name}=1" if kind in (TaskType.BINARY, TaskType.MULTILABEL)
+                         else f"probability of class {name}" if kind is TaskType.MULTICLASS else f"predicted {name}")
             descriptors = compute_descriptors([smiles], descriptor_names)[0] if counts else None
-            output, weights = atom_weights(molecule, lambda rows: fitted.predict(rows)[:, column], counts, descriptors)
-            atom_rows += [[str(path), mol_id, atom, float(weight)] for atom, weight in enumerate(weights)]
-            molecule_rows.append([str(path), mol_id, smiles, explained, output, *([None] * (len(MOLECULE_COLUMNS) - 5))])
+            output, weights = atom_weights(Chem.MolFromSmiles(smiles), lambda rows: fitted.predict(rows)[:, column], counts, descriptors)
+            atom_rows += [[model, mol_id, atom, float(weight)] for atom, weight in enumerate(weights)]
+            molecule_rows.append([model, mol_id, smiles, explained, output, *([None] * (len(MOLECULE_COLUMNS) - 5))])
     return pd.DataFrame(atom_rows, columns=ATOM_COLUMNS), pd.DataFrame(molecule_rows, columns=MOLECULE_COLUMNS)

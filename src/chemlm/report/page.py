@@ -11,6 +11,7 @@ from typing import Any
 from chemlm.config import ReportSettings, Study
 from chemlm.io import atomic_path
 from chemlm.report.classes import classes_section
+from chemlm.report.explanations import explanations_section
 from chemlm.report.provenance import provenance_section
 from chemlm.report.results import DeclaredInputs, StudyResults
 from chemlm.report.sections import (
@@ -76,6 +77,7 @@ def build_sections(results: StudyResults, repository: Path) -> list[Section]:
         calibration_section(results),
         uncertainty_section(results),
         predictions_section(results),
+        explanations_section(results),
         pretraining_section(results),
         embeddings_section(results),
         qc_section(results),
