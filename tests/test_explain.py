@@ -234,3 +234,50 @@ def test_a_forest_that_learned_chlorine_weighs_the_chlorine_most_and_is_explaine
         assert len(weights) == Chem.MolFromSmiles(smiles).GetNumAtoms() and int(np.argmax(weights)) == 0, (path, weights)  # atom 0: Cl
     with pytest.raises(InputError, match="no class or label 'sweet'"):
         explain_fingerprint_models({"rf": tmp_path / "ecfp4_rf.skops"}, pd.DataFrame({"id": ["m"], "smiles": [smiles]}), target="sweet")
+
+
+def write_predictions(path, rows: dict) -> str:
+    import pandas as pd
+
+    table = pd.DataFrame(rows)
+    table.insert(1, "fold", "test")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(path, index=False)
+    return str(path)
+
+
+def test_the_molecules_chosen_are_those_the_reasons_name(tmp_path):
+    """Binary: m1 the models disagree on, m2 the most confident true positive, m3 the most confident false positive,
+    m4 the most uncertain; each molecule listed once, under the first reason that picks it."""
+    import pandas as pd
+
+    from chemlm.explain.selection import select_molecules
+    from chemlm.tasks import TaskSpec, TaskType
+
+    task = TaskSpec("hiv", "-", "smiles", ("active",), TaskType.BINARY)
+    ids = ["m1", "m2", "m3", "m4", "m5"]
+    truth = [1.0, 1.0, 0.0, 0.0, 0.0]
+    paths = {"a": write_predictions(tmp_path / "a.csv", {"mol_id": ids, "y:active": truth, "p:active": [0.9, 0.95, 0.8, 0.52, 0.1]}),
+             "b": write_predictions(tmp_path / "b.csv", {"mol_id": ids[::-1], "y:active": truth[::-1], "p:active": [0.1, 0.49, 0.7, 0.9, 0.1]})}
+    pd.DataFrame({"mol_id": ids, "smiles": ["C", "CC", "CCC", "CCCC", "CCCCC"]}).to_csv(tmp_path / "molecules.csv", index=False)
+    selected = select_molecules(paths, tmp_path / "molecules.csv", task, 1)
+    assert selected[["id", "reason"]].values.tolist() == [["m1", "models disagree"], ["m2", "confident true positive"],
+                                                          ["m3", "confident false positive"], ["m4", "most uncertain"]]
+    assert selected["mean"].tolist() == pytest.approx([0.5, 0.925, 0.75, 0.505]) and selected["smiles"].tolist() == ["C", "CC", "CCC", "CCCC"]
+
+
+def test_multiclass_molecules_are_explained_for_their_true_class(tmp_path):
+    import pandas as pd
+
+    from chemlm.explain.selection import select_molecules
+    from chemlm.tasks import TaskSpec, TaskType
+
+    task = TaskSpec("taste", "-", "smiles", ("taste",), TaskType.MULTICLASS)
+    ids = ["s1", "s2", "b1"]
+    paths = {"a": write_predictions(tmp_path / "a.csv", {"mol_id": ids, "y:taste": ["sweet", "sweet", "bitter"],
+                                                          "p:bitter": [0.1, 0.8, 0.45], "p:sweet": [0.9, 0.2, 0.55]})}
+    pd.DataFrame({"mol_id": ids, "smiles": ["C", "CC", "CCC"]}).to_csv(tmp_path / "molecules.csv", index=False)
+    selected = select_molecules(paths, tmp_path / "molecules.csv", task, 1)
+    # one model: no disagreement to rank (sd 0 for all); s1 is the surest right, s2 the surest wrong, b1 the least sure
+    assert selected[["id", "reason", "target"]].values.tolist() == [["s1", "confident true positive", "sweet"],
+                                                                       ["s2", "confident false positive", "sweet"], ["b1", "most uncertain", "bitter"]]

@@ -83,15 +83,16 @@ def select_molecules(paths: Mapping[str, str | Path], molecules_csv: str | Path,
     tables = {model: table[observed] for model, table in tables.items()}
     target, truth, scores = explained_scores(tables, task)
     mean, sd = scores.mean(axis=1), scores.std(axis=1, ddof=0)
+    disagreement = sd.where(sd > 0)  # one model, or models that agree, disagree on nothing
     if task.type is TaskType.REGRESSION:
-        reasons = {"models disagree": sd, "largest error": (scores.sub(truth.astype(float), axis=0)).abs().mean(axis=1)}
+        reasons = {"models disagree": disagreement, "largest error": (scores.sub(truth.astype(float), axis=0)).abs().mean(axis=1)}
     elif task.type is TaskType.MULTICLASS:
         wrong = wrong_class_probability(tables, target)
-        reasons = {"models disagree": sd, "confident true positive": mean.where(mean > wrong),
+        reasons = {"models disagree": disagreement, "confident true positive": mean.where(mean > wrong),
                    "confident false positive": wrong.where(wrong > mean), "most uncertain": -margin(tables)}
     else:
         positive = truth.astype(float) == 1
-        reasons = {"models disagree": sd, "confident true positive": mean.where(positive), "confident false positive": mean.where(~positive),
+        reasons = {"models disagree": disagreement, "confident true positive": mean.where(positive), "confident false positive": mean.where(~positive),
                    "most uncertain": -(mean - 0.5).abs()}
     smiles = read_csv(molecules_csv, dtype={"mol_id": str}).set_index("mol_id")["smiles"]
     chosen: list[list] = []
