@@ -232,10 +232,9 @@ def split_inputs(wildcards):
 
 def explain_inputs(wildcards):
     """The molecules; every model's predictions of the split's first instance (to choose the molecules), the fine-tuned
-    model folders and the stored fingerprint baselines (to explain them), and LightGBM's descriptor list.
+    model folders, the stored fingerprint baselines and chemprop's folder (to explain them), LightGBM's descriptors.
     """
     first = STUDY.instances(wildcards.split)[0]
-    run = (wildcards.task, wildcards.split, first)
     inputs = {"molecules": layout.data_file("molecules.csv")}
     for model in STUDY.models:
         inputs[f"predictions_{model}"] = layout.predictions(
@@ -245,11 +244,15 @@ def explain_inputs(wildcards):
         inputs[f"transformer_{checkpoint}"] = layout.finetune_file(
             "model", wildcards.task, checkpoint, wildcards.split, first
         )
-    for baseline in STUDY.explained_baselines:
+    for baseline in STUDY.feature_baselines:
         inputs[f"baseline_{baseline}"] = layout.baseline_file(
             "model.skops", wildcards.task, baseline, wildcards.split, first
         )
-    if "lgbm" in STUDY.explained_baselines:
+    if "chemprop" in STUDY.baselines:
+        inputs["chemprop"] = layout.baseline_file(
+            "model", wildcards.task, "chemprop", wildcards.split, first
+        )
+    if "lgbm" in STUDY.baselines:
         inputs["descriptor_names"] = MTR_DESCRIPTORS
     return inputs
 

@@ -22,6 +22,7 @@ with step_log(snakemake):
         named("predictions_"),
         named("transformer_"),
         named("baseline_"),
+        {"chemprop": snakemake.input.chemprop} if "chemprop" in snakemake.input.keys() else {},
         snakemake.input.molecules,
         settings["molecules"],
         settings["steps"],

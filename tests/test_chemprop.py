@@ -244,3 +244,29 @@ def test_a_validation_fold_of_one_class_stops_on_the_validation_loss(fold_files,
     record = json.loads((out / "settings.json").read_text())
     assert history["valid_metric"].isna().all() and record["early_stopping_on"] == "validation loss"
     assert record["best_epoch"] == int(history["valid_loss"].idxmin()) + 1 and len(history) == 6
+
+
+@pytest.mark.parametrize("kind", ["binary", "multiclass", "regression"])
+def test_atom_attributions_of_chemprop_are_complete_and_in_rdkits_atom_order(trained, kind):
+    """Integrated gradients over chemprop's atom features: one value per RDKit atom, summing to the logit's change from
+    the all-zero atom features; the logit at the input is the model's own (its probability's log-odds for binary)."""
+    import torch
+
+    from chemlm.explain.mpnn_gradients import explain_mpnn_models
+    from chemlm.models.mpnn import batches, load_mpnn
+
+    _, out = trained[kind]
+    smiles = ["Clc1ccc(CC(=O)NCCO)cc1", "CC[N+](C)(C)C"]
+    target = {"binary": None, "multiclass": "CM", "regression": None}[kind]
+    molecules = pd.DataFrame({"id": ["a", "b"], "smiles": smiles})
+    atoms, explained = explain_mpnn_models({"chemprop": out / "model"}, molecules, target, steps=32)
+    assert explained["complete"].all(), explained[["completeness_gap", "steps"]]
+    for mol_id, text in zip(["a", "b"], smiles):
+        weights = atoms[atoms["id"] == mol_id]["weight"]
+        row = explained[explained["id"] == mol_id].iloc[0]
+        assert len(weights) == Chem.MolFromSmiles(text).GetNumAtoms()
+        assert weights.sum() == pytest.approx(row["output"] - row["baseline_output"], abs=0.05 * abs(row["output"] - row["baseline_output"]) + 1e-3)
+    if kind == "binary":
+        with torch.no_grad():
+            probability = load_mpnn(out / "model").model(*next(batches(smiles[:1], 1, torch.device("cpu"))))
+        assert explained["output"].iloc[0] == pytest.approx(float(torch.logit(probability.reshape(-1)[0].double())), abs=1e-4)

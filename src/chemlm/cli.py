@@ -82,8 +82,8 @@ DESCRIPTOR_NAMES = Path(__file__).resolve().parents[2] / "resources" / "chembert
 def explain_molecules(model_dirs: list[Path], out_dir: Path, input_path: Path | None = None, smiles: list[str] | None = None,
                       smiles_column: str = "smiles", id_column: str | None = None, target: str | None = None, steps: int = 50,
                       baseline: str = "pad", descriptor_names: Path = DESCRIPTOR_NAMES) -> int:
-    """Atom attributions of every model (a fine-tuned model folder, or a stored fingerprint baseline's model.skops
-    with LightGBM's `descriptor_names`) for each valid molecule of a file or of `smiles`, canonicalised as the models'
+    """Atom attributions of every model (a fine-tuned model folder, a chemprop one, or a stored fingerprint baseline's
+    model.skops with LightGBM's `descriptor_names`) for each valid molecule of a file or of `smiles`, canonicalised as the models'
     training molecules were: out_dir/atoms.csv, molecules.csv (and invalid.csv, the molecules left out, with why) and
     drawings/<id>.png. The number of molecules explained."""
     import pandas as pd
@@ -103,12 +103,17 @@ def explain_molecules(model_dirs: list[Path], out_dir: Path, input_path: Path | 
     else:
         rows = pd.DataFrame({"row": range(len(smiles)), "id": [f"smiles{index + 1}" for index in range(len(smiles))], "input_smiles": smiles})
     stored_baselines = [path for path in model_dirs if Path(path).is_file()]
-    folders = [path for path in model_dirs if not Path(path).is_file()]
-    # the fingerprint baselines read the workflow's canonical SMILES, stereochemistry kept by default
-    isomeric = {FineTunedModel.load(folder).isomeric_smiles for folder in folders} or {True}
+    mpnns = [path for path in model_dirs if (Path(path) / CHEMPROP_DESCRIPTION).is_file()]
+    folders = [path for path in model_dirs if path not in stored_baselines and path not in mpnns]
+    isomeric = {FineTunedModel.load(folder).isomeric_smiles for folder in folders}
+    if mpnns:
+        from chemlm.models.mpnn import load_mpnn
+
+        isomeric |= {load_mpnn(Path(folder)).isomeric_smiles for folder in mpnns}
     if len(isomeric) > 1:
         raise InputError("the models canonicalised their SMILES differently (with and without stereochemistry); explain them apart")
-    prepared = prepare_chunk(rows, isomeric.pop())
+    # the fingerprint baselines read the workflow's canonical SMILES, stereochemistry kept by default
+    prepared = prepare_chunk(rows, isomeric.pop() if isomeric else True)
     valid = prepared[prepared["valid"]].reset_index(drop=True)
     valid = valid[["id", "smiles"]].assign(id=valid["id"].astype(str))
     tables = [explain_transformers({str(folder): folder for folder in folders}, valid, target, steps, baseline)] if folders else []
@@ -117,6 +122,10 @@ def explain_molecules(model_dirs: list[Path], out_dir: Path, input_path: Path | 
         from chemlm.explain.fingerprints import explain_fingerprint_models
 
         tables.append(explain_fingerprint_models({str(path): path for path in stored_baselines}, valid, target, load_descriptor_names(descriptor_names)))
+    if mpnns:
+        from chemlm.explain.mpnn_gradients import explain_mpnn_models
+
+        tables.append(explain_mpnn_models({str(path): path for path in mpnns}, valid, target, steps))
     atoms, molecules = (pd.concat([table[part] for table in tables], ignore_index=True) for part in (0, 1))
     write_csv(prepared[~prepared["valid"]][["row", "id", "input_smiles", "reason"]], out_dir / "invalid.csv")
     write_csv(atoms, out_dir / "atoms.csv")
@@ -150,7 +159,7 @@ def parser() -> argparse.ArgumentParser:
                          help="read one SMILES per molecule even where a model was evaluated on several (its calibration then does not apply)")
     explain = verbs.add_parser("explain", help="atom attributions of fine-tuned model folders, drawn on the molecules")
     explain.add_argument("--model", type=Path, action="append", required=True,
-                         help="a fine-tuned model folder, or a fingerprint baseline's model.skops (repeat to compare models)")
+                         help="a fine-tuned model folder, a chemprop one, or a fingerprint baseline's model.skops (repeat to compare models)")
     explain.add_argument("--input", type=Path, help="a CSV with a SMILES column, or a .smi file; plain or gzipped")
     explain.add_argument("--smiles", action="append", help="a SMILES to explain (repeat for several)")
     explain.add_argument("--output", type=Path, required=True, help="the folder for atoms.csv, molecules.csv and drawings/")

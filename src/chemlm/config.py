@@ -523,8 +523,8 @@ class Study:
     explain: ExplainSettings | None = None
 
     @property
-    def explained_baselines(self) -> tuple[str, ...]:
-        """The baselines whose atom weights are computed: the fingerprint ones (not chemprop)."""
+    def feature_baselines(self) -> tuple[str, ...]:
+        """The baselines fitted on fingerprints and descriptors (stored as model.skops): every one but chemprop."""
         return tuple(baseline for baseline in self.baselines if baseline != "chemprop")
 
     @classmethod

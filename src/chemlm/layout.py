@@ -403,7 +403,7 @@ def explain_jobs(study: Study) -> Iterator[tuple[str, dict[str, object]]]:
     for task in study.tasks:
         for split in study.splits:
             yield "explain", {"task": task, "split": split}
-            for baseline in study.explained_baselines:
+            for baseline in study.feature_baselines:
                 if predict is None or task not in predict.tasks or split not in predict.splits or baseline not in predict.baselines:
                     yield "baseline_model", {"task": task, "baseline": baseline, "split": split, "instance": study.instances(split)[0].name}
 

@@ -21,11 +21,11 @@ logger = logging.getLogger(__name__)
 
 def write_task_explanations(
     task: TaskSpec, predictions: Mapping[str, str], transformers: Mapping[str, str], baselines: Mapping[str, str],
-    molecules_csv: str, per_reason: int, steps: int, baseline: str, descriptor_names: tuple[str, ...],
+    mpnns: Mapping[str, str], molecules_csv: str, per_reason: int, steps: int, baseline: str, descriptor_names: tuple[str, ...],
     selected_csv: str, atoms_csv: str, explained_csv: str, drawing_png: str,
 ) -> None:
-    """Select the molecules from every model's `predictions` and explain them with every `transformers` folder and
-    stored fingerprint `baselines` file (each by model name)."""
+    """Select the molecules from every model's `predictions` and explain them with every `transformers` folder, stored
+    fingerprint `baselines` file and chemprop folder (`mpnns`), each by model name."""
     selected = select_molecules(predictions, molecules_csv, task, per_reason)
     logger.info("task '%s': %d molecules to explain (%s)", task.name, len(selected), ", ".join(selected["reason"].unique()))
     wanted = selected[["id", "smiles", "target"]].astype({"target": str})
@@ -34,6 +34,10 @@ def write_task_explanations(
         tables.append(explain_transformers(transformers, wanted, steps=steps, baseline=baseline))
     if baselines:
         tables.append(explain_fingerprint_models(baselines, wanted, descriptor_names=descriptor_names))
+    if mpnns:
+        from chemlm.explain.mpnn_gradients import explain_mpnn_models
+
+        tables.append(explain_mpnn_models(mpnns, wanted, steps=steps))
     atoms, explained = (pd.concat([table[part] for table in tables], ignore_index=True) for part in (0, 1))
     incomplete = explained[explained["complete"] == False]  # noqa: E712 (None for the fingerprint models)
     if len(incomplete):
