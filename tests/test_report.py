@@ -607,3 +607,29 @@ def test_multiclass_tasks_get_per_class_tables_with_published_references_and_con
     assert summed.sum() == 20 + 18 and summed[2].sum() == 2
     assert "<td>umami</td>" + "".join(f"<td>{count}</td>" for count in summed[2]) in body
     assert "MLM (2 split instances)" in body and "ecfp4_rf (2 split instances)" in body
+
+
+def test_the_explanations_section_shows_the_chosen_molecules_and_how_complete_their_attributions_are(tmp_path):
+    from chemlm.report.explanations import explanations_section
+    from chemlm.report.results import StudyResults
+
+    config = {**study_config(["ecfp4_rf"]), "explain": {"molecules": 1}}
+    config["tasks"] = {"hiv": config["tasks"]["hiv"]}
+    study = Study.from_config(config)
+    for path in layout.report_inputs(study)["summary"]:
+        write_csv(pd.DataFrame(columns=["task", "checkpoint", "split", "instance", "metric", "value", "mean", "sd", "n_instances"]), tmp_path / path)
+    write_csv(pd.DataFrame({"id": ["m7"], "smiles": ["CCO"], "reason": ["models disagree"], "target": ["HIV_active"], "truth": [1.0],
+                            "mean": [0.5], "sd": [0.25]}), tmp_path / layout.explain_file("selected.csv", "hiv", "scaffold"))
+    write_csv(pd.DataFrame({"model": ["MLM", "MTR", "ecfp4_rf"], "id": "m7", "smiles": "CCO", "explained": "log-odds",
+                            "output": [1.0, 0.5, 0.7], "baseline_output": [0.0, 0.1, None], "completeness_gap": [0.01, -0.2, None],
+                            "complete": [True, False, None], "steps": [50, 400, None], "share:ring closure": [0.1, 0.3, None],
+                            "share:bond": [0.1, 0.1, None]}), tmp_path / layout.explain_file("explanations.csv", "hiv", "scaffold"))
+    tiny_png(tmp_path / layout.explain_file("explanations.png", "hiv", "scaffold"), 0)
+    results = StudyResults.load(study, DeclaredInputs(declared(config), tmp_path))
+    body = explanations_section(results).body
+    assert "<td>m7</td><td>models disagree</td><td>HIV_active</td><td>1.0</td><td>0.500 ± 0.250</td><td>CCO</td>" in body
+    assert "1 of 2 attributions sum to the change of the output from the baseline within 5 % (largest gap 0.2, at up to 400 steps)" in body
+    assert "on average 30% of the absolute attribution went to tokens that are no atom" in body
+    assert "<img" in body
+    assert explanations_section(StudyResults.load(Study.from_config({k: v for k, v in config.items() if k != "explain"}),
+                                                  DeclaredInputs(declared(config), tmp_path))) is None

@@ -148,6 +148,16 @@ def test_a_new_projection_method_computes_it_and_nothing_else(study_run, all_job
     assert {job.wildcard("method") for job in planned.values() if job.rule == "project"} == {"tsne"}
 
 
+def test_explanations_add_only_their_jobs_and_the_stored_baselines_they_read(study_run, all_jobs):
+    """`explain` adds one job per task and split, the first split instance's stored fingerprint baselines and the
+    report, as chemlm.layout lists them."""
+    config = {**study_config(), "explain": {"molecules": 1}}
+    planned = new_jobs_only(study_run, all_jobs, config)
+    assert by_rule(planned.values()) == {"all": 1, "explain": 1, "baseline_model": 2, "report": 1}
+    listed = [(rule, wildcards) for rule, wildcards in layout.workflow_jobs(Study.from_config(config)) if rule in ("explain", "baseline_model")]
+    assert sorted(listed, key=str) == sorted(((job.rule, dict(job.wildcards)) for job in planned.values() if job.rule in ("explain", "baseline_model")), key=str)
+
+
 def test_a_new_checkpoint_adds_only_its_jobs(study_run, all_jobs):
     config = study_config()
     config["checkpoints"]["tinyC"] = tiny_scratch_entry()
