@@ -230,16 +230,11 @@ def split_inputs(wildcards):
     return inputs
 
 
-def explain_inputs(wildcards):
-    """The molecules; every model's predictions of the split's first instance (to choose the molecules), the fine-tuned
-    model folders, the stored fingerprint baselines and chemprop's folder (to explain them), LightGBM's descriptors.
-    """
+def explained_models(wildcards):
+    """The first split instance's fine-tuned model folders, stored fingerprint baselines and chemprop folder, and
+    LightGBM's descriptor list: what explaining a task's split reads."""
     first = STUDY.instances(wildcards.split)[0]
     inputs = {"molecules": layout.data_file("molecules.csv")}
-    for model in STUDY.models:
-        inputs[f"predictions_{model}"] = layout.predictions(
-            wildcards.task, model, wildcards.split, first, STUDY.is_baseline(model)
-        )
     for checkpoint in STUDY.checkpoints:
         inputs[f"transformer_{checkpoint}"] = layout.finetune_file(
             "model", wildcards.task, checkpoint, wildcards.split, first
@@ -255,6 +250,27 @@ def explain_inputs(wildcards):
     if "lgbm" in STUDY.baselines:
         inputs["descriptor_names"] = MTR_DESCRIPTORS
     return inputs
+
+
+def explain_inputs(wildcards):
+    """The models to explain, and every model's predictions of the first split instance (to choose the molecules)."""
+    first = STUDY.instances(wildcards.split)[0]
+    inputs = explained_models(wildcards)
+    for model in STUDY.models:
+        inputs[f"predictions_{model}"] = layout.predictions(
+            wildcards.task, model, wildcards.split, first, STUDY.is_baseline(model)
+        )
+    return inputs
+
+
+def check_attribution_inputs(wildcards):
+    """The models to explain, and the first split instance's folds (its positive test molecules are scored)."""
+    return {
+        **explained_models(wildcards),
+        "split": layout.split_file(
+            "csv", wildcards.task, wildcards.split, STUDY.instances(wildcards.split)[0]
+        ),
+    }
 
 
 def predefined_fold_inputs(wildcards):

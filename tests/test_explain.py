@@ -281,3 +281,74 @@ def test_multiclass_molecules_are_explained_for_their_true_class(tmp_path):
     # one model: no disagreement to rank (sd 0 for all); s1 is the surest right, s2 the surest wrong, b1 the least sure
     assert selected[["id", "reason", "target"]].values.tolist() == [["s1", "confident true positive", "sweet"],
                                                                        ["s2", "confident false positive", "sweet"], ["b1", "most uncertain", "bitter"]]
+
+
+def test_rule_tasks_label_by_smarts_and_know_the_decisive_atoms(tmp_path):
+    import math
+
+    import pandas as pd
+
+    from chemlm.explain.ground_truth import SmartsRule, atom_auroc, write_rule_task
+
+    benzene = SmartsRule(("c1ccccc1",))
+    amide_without_halogen = SmartsRule(("[CX3](=O)[NX3]",), ("[F,Cl,Br,I]",))
+    phenol, amide, chloro_amide = (Chem.MolFromSmiles(text) for text in ("Oc1ccccc1", "CC(=O)NC", "ClCC(=O)NC"))
+    assert benzene.label(phenol) and not benzene.label(Chem.MolFromSmiles("OC1CCCCC1"))
+    assert benzene.decisive_atoms(phenol) == {1, 2, 3, 4, 5, 6}
+    assert amide_without_halogen.label(amide) and not amide_without_halogen.label(chloro_amide)
+    assert amide_without_halogen.decisive_atoms(amide) == {1, 2, 3}
+    assert atom_auroc([0.1, 0.9, 0.8, 0.7, 0.0], {1, 2, 3}) == 1.0
+    assert atom_auroc([0.9, 0.1, 0.2, 0.3, 1.0], {1, 2, 3}) == 0.0
+    assert math.isnan(atom_auroc([0.3, 0.2], {0, 1}))
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("Oc1ccccc1\nCC(=O)NC\nnot_smiles\nClCC(=O)NC\nCCO\n")
+    write_rule_task(corpus, benzene, 10, 0, tmp_path / "benzene.csv")
+    table = pd.read_csv(tmp_path / "benzene.csv")
+    assert sorted(table["smiles"]) == sorted(["Oc1ccccc1", "CC(=O)NC", "ClCC(=O)NC", "CCO"])  # the invalid line is left out
+    assert dict(zip(table["smiles"], table["label"])) == {"Oc1ccccc1": 1, "CC(=O)NC": 0, "ClCC(=O)NC": 0, "CCO": 0}
+    with pytest.raises(InputError, match="SMARTS 'c1cc' cannot be read"):
+        SmartsRule(("c1cc",)).label(phenol)
+
+
+def test_attributions_are_scored_against_the_known_answer_beside_random_ones(tmp_path):
+    """The forest that learned 'contains chlorine' finds the chlorine atoms (atom AUROC above 0.9); LightGBM less so
+    (its halogen descriptors, which no atom's removal changes, carry part of the answer), yet above random weights,
+    which score about 0.5."""
+    import pandas as pd
+
+    from chemlm.explain.ground_truth import SmartsRule
+    from chemlm.explain.task_explanations import RANDOM, write_attribution_check
+    from chemlm.tasks import TaskSpec, TaskType
+    from helpers import demo_molecules
+
+    names = chlorine_baselines(tmp_path)
+    molecules = demo_molecules(240)[["mol_id", "smiles"]]
+    molecules = molecules[[Chem.MolFromSmiles(text) is not None for text in molecules["smiles"]]].reset_index(drop=True)
+    molecules["chlorine"] = molecules["smiles"].str.contains("Cl").astype(float)
+    molecules.to_csv(tmp_path / "molecules.csv", index=False)
+    folds = np.array(["train", "valid", "test", "test"])[np.arange(len(molecules)) % 4]
+    pd.DataFrame({"mol_id": molecules["mol_id"], "fold": folds}).to_csv(tmp_path / "split.csv", index=False)
+    task = TaskSpec("chlorine", "-", "smiles", ("chlorine",), TaskType.BINARY)
+    write_attribution_check(task, SmartsRule(("[Cl]",)), tmp_path / "molecules.csv", tmp_path / "split.csv", {},
+                            {"ecfp4_rf": tmp_path / "ecfp4_rf.skops", "lgbm": tmp_path / "lgbm.skops"}, {}, 20, 16, "pad", names, 0,
+                            tmp_path / "per_molecule.csv", tmp_path / "summary.csv")
+    summary = pd.read_csv(tmp_path / "summary.csv").set_index("model")
+    assert list(summary.index) == ["ecfp4_rf", "lgbm", RANDOM]
+    assert summary.loc["ecfp4_rf", "atom_auroc_mean"] > 0.9
+    assert 0.35 < summary.loc[RANDOM, "atom_auroc_mean"] < 0.65 < summary.loc["lgbm", "atom_auroc_mean"]
+    per_molecule = pd.read_csv(tmp_path / "per_molecule.csv")
+    positives = int(((folds == "test") & (molecules["chlorine"] == 1)).sum())
+    assert per_molecule.groupby("model", sort=False).size().tolist() == [min(20, positives)] * 3
+
+
+def test_a_rule_task_needs_the_task_that_reads_it():
+    from chemlm.config import ConfigError, Study
+    from helpers import tiny_config
+
+    config = {**tiny_config(), "rule_tasks": {"benzene": {"corpus": "corpus.txt", "present": ["c1ccccc1"]}}}
+    with pytest.raises(ConfigError, match="config key 'tasks.benzene': the rule task 'benzene' needs a task that reads it"):
+        Study.from_config(config)
+    config["tasks"] = {**config["tasks"], "benzene": {"source": "results/rule_tasks/benzene.csv", "smiles_column": "smiles",
+                                                      "label_columns": ["label"], "type": "binary"}}
+    study = Study.from_config(config)
+    assert study.rule_tasks["benzene"] == {"corpus": "corpus.txt", "present": ["c1ccccc1"], "absent": [], "molecules": 20000, "seed": 0}

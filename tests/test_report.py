@@ -633,3 +633,25 @@ def test_the_explanations_section_shows_the_chosen_molecules_and_how_complete_th
     assert "<img" in body
     assert explanations_section(StudyResults.load(Study.from_config({k: v for k, v in config.items() if k != "explain"}),
                                                   DeclaredInputs(declared(config), tmp_path))) is None
+
+
+def test_a_rule_tasks_attributions_are_shown_against_the_known_answer(tmp_path):
+    from chemlm.report.explanations import check_part
+    from chemlm.report.results import StudyResults
+
+    config = {"tasks": {"benzene": {"source": "results/rule_tasks/benzene.csv", "smiles_column": "smiles", "label_columns": ["label"],
+                                    "type": "binary"}},
+              "rule_tasks": {"benzene": {"corpus": "corpus.txt", "present": ["c1ccccc1"]}},
+              "checkpoints": {"MLM": {"source": "DeepChem/ChemBERTa-77M-MLM"}}, "seeds": [0], "explain": {}}
+    study = Study.from_config(config)
+    write_csv(pd.DataFrame({"task": "benzene", "checkpoint": "MLM", "split": "scaffold", "instance": "seed0", "metric": "auroc", "value": [0.97]}),
+              tmp_path / layout.PER_INSTANCE)
+    write_csv(pd.DataFrame({"task": "benzene", "checkpoint": "MLM", "split": "scaffold", "metric": "auroc", "mean": [0.97], "sd": [None],
+                            "n_instances": [1]}), tmp_path / layout.SUMMARY)
+    write_csv(pd.DataFrame({"model": ["MLM", "random attributions"], "molecules": [100, 100], "atom_auroc_mean": [0.93, 0.5],
+                            "atom_auroc_sd": [0.05, 0.2]}), tmp_path / layout.explain_file("attribution_check.csv", "benzene", "scaffold"))
+    results = StudyResults.load(study, DeclaredInputs(declared(config), tmp_path))
+    part = check_part(results, "benzene", "scaffold")
+    assert "matches every one of c1ccccc1; the atoms" in part
+    assert "<td>MLM</td><td>0.970</td><td>0.930 ± 0.050</td><td>100</td>" in part
+    assert "<td>random attributions</td><td>—</td><td>0.500 ± 0.200</td><td>100</td>" in part

@@ -12,13 +12,14 @@ from __future__ import annotations
 import copy
 import functools
 from collections.abc import Iterator, Mapping
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import yaml
 
+from chemlm import layout
 from chemlm.folds import SplitInstance
 from chemlm.tasks import TaskSpec, TaskType
 
@@ -305,6 +306,7 @@ class ExplainSettings:
     molecules: int
     steps: int
     baseline: str
+    checked_molecules: int
 
 
 @dataclass(frozen=True)
@@ -521,6 +523,7 @@ class Study:
     report: ReportSettings
     compare: CompareSettings
     explain: ExplainSettings | None = None
+    rule_tasks: dict = field(default_factory=dict)  # name -> {corpus, molecules, seed, present, absent}, defaults filled in
 
     @property
     def feature_baselines(self) -> tuple[str, ...]:
@@ -562,6 +565,11 @@ class Study:
             tasks = {name: TaskSpec.from_config(name, entry) for name, entry in config["tasks"].items()}
         except ValueError as error:
             raise ConfigError(f"config key 'tasks': {error}") from None
+        for name in config["rule_tasks"]:
+            expected = {"source": layout.rule_task(name), "smiles_column": "smiles", "label_columns": ["label"], "type": "binary"}
+            entry = config["tasks"].get(name, {})
+            if {key: entry.get(key) for key in expected} != expected:
+                raise ConfigError(f"config key 'tasks.{name}': the rule task '{name}' needs a task that reads it: {expected}")
         without_folds = [name for name, task in tasks.items() if task.folds is None]
         if "predefined" in config["split"]["methods"] and without_folds:
             raise ConfigError(f"config key 'tasks.{without_folds[0]}.folds': needed by the split 'predefined' (split.methods)")
@@ -591,6 +599,7 @@ class Study:
             calibration=config["evaluate"]["calibration"],
             predict=PredictSettings.from_config(config["predict"], config) if "predict" in config else None,
             explain=ExplainSettings(**config["explain"]) if "explain" in config else None,
+            rule_tasks=dict(config["rule_tasks"]),
             search=SearchSettings.from_config(config["search"]) if "search" in config else None,
             report=ReportSettings.from_config(config["report"]),
             compare=CompareSettings.from_config(config["compare"]),

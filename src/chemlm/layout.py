@@ -82,6 +82,8 @@ JOB_NAMES: dict[str, str | None] = {
     "merge_predictions": "{task}/{library}/{split}/{model}",
     "depict_predictions": "{task}/{library}/{split}/{model}",
     "explain": "{task}/{split}",
+    "check_attributions": "{task}/{split}",
+    "rule_task": "{name}",
     "report_figures": "{task}/{split}",
     "report_calibration": "{task}/{split}",
     "report_uncertainty": "{task}/{split}",
@@ -255,8 +257,14 @@ def library_predictions(task: str = TASK, library: str = LIBRARY, split: str = S
     return f"results/{task}/predictions/{library}/{split}/{model}.csv.gz"
 
 
+def rule_task(name: str = "{name}") -> str:
+    """The table a `rule_tasks` entry writes (chemlm.explain.ground_truth), which the task of its name reads."""
+    return f"results/rule_tasks/{name}.csv"
+
+
 def explain_file(name: str, task: str = TASK, split: str = SPLIT) -> str:
-    """selected.csv, atoms.csv, explanations.csv and explanations.png of a task's split (chemlm.explain)."""
+    """selected.csv, atoms.csv, explanations.csv and explanations.png of a task's split (chemlm.explain); for a rule
+    task, atom_auroc.csv and attribution_check.csv."""
     return f"results/{task}/explain/{split}/{name}"
 
 
@@ -289,6 +297,8 @@ def workflow_jobs(study: Study) -> Iterator[tuple[str, dict[str, object]]]:
     for task, spec in study.tasks.items():
         if is_url(spec.source):
             yield "download_dataset", {"task": task, "filename": url_filename(spec.source)}
+        if task in study.rule_tasks:
+            yield "rule_task", {"name": task}
         yield "ingest", {"task": task}
         yield "featurize", {"task": task}
         if any(study.uses_variants(task, checkpoint) for checkpoint in study.checkpoints):
@@ -403,6 +413,8 @@ def explain_jobs(study: Study) -> Iterator[tuple[str, dict[str, object]]]:
     for task in study.tasks:
         for split in study.splits:
             yield "explain", {"task": task, "split": split}
+            if task in study.rule_tasks:
+                yield "check_attributions", {"task": task, "split": split}
             for baseline in study.feature_baselines:
                 if predict is None or task not in predict.tasks or split not in predict.splits or baseline not in predict.baselines:
                     yield "baseline_model", {"task": task, "baseline": baseline, "split": split, "instance": study.instances(split)[0].name}
@@ -499,7 +511,8 @@ def report_inputs(study: Study) -> dict[str, list[str]]:
                         for extension in ("png", "csv")],
         "predictions": prediction_report_inputs(study),
         "explanations": [explain_file(name, task, split) for task in study.tasks for split in study.splits
-                         for name in ("selected.csv", "explanations.csv", "explanations.png")] if study.explain else [],
+                         for name in ("selected.csv", "explanations.csv", "explanations.png",
+                                      *(("attribution_check.csv",) if task in study.rule_tasks else ()))] if study.explain else [],
         "search": search_report_inputs(study),
         "benchmarks": [benchmark(rule, **wildcards) for rule, wildcards in workflow_jobs(study) if rule != "report"],
     }

@@ -1,22 +1,28 @@
-"""The workflow's explanation step for one task and split: the test molecules worth a look (chemlm.explain.selection)
-explained by every model of the first split instance (fine-tuned transformers and fingerprint baselines), as tables and
-one drawing with the molecules as rows and the models as columns."""
+"""The workflow's explanation steps for one task and split, with every model of the first split instance (fine-tuned
+transformers, fingerprint baselines, chemprop): the test molecules worth a look (chemlm.explain.selection) as tables
+and one drawing with the molecules as rows and the models as columns; and, for a task whose answer is known
+(chemlm.explain.ground_truth), every model's attributions scored against it."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from chemlm.explain.drawing import draw_grid
 from chemlm.explain.explanations import explain_transformers
 from chemlm.explain.fingerprints import explain_fingerprint_models
+from chemlm.explain.ground_truth import SmartsRule, atom_auroc
 from chemlm.explain.selection import select_molecules
 from chemlm.io import write_csv
 from chemlm.tasks import TaskSpec
 
 logger = logging.getLogger(__name__)
+
+RANDOM = "random attributions"  # the row every method is judged against: uniform random atom weights
 
 
 def write_task_explanations(
@@ -29,16 +35,7 @@ def write_task_explanations(
     selected = select_molecules(predictions, molecules_csv, task, per_reason)
     logger.info("task '%s': %d molecules to explain (%s)", task.name, len(selected), ", ".join(selected["reason"].unique()))
     wanted = selected[["id", "smiles", "target"]].astype({"target": str})
-    tables = []
-    if transformers:
-        tables.append(explain_transformers(transformers, wanted, steps=steps, baseline=baseline))
-    if baselines:
-        tables.append(explain_fingerprint_models(baselines, wanted, descriptor_names=descriptor_names))
-    if mpnns:
-        from chemlm.explain.mpnn_gradients import explain_mpnn_models
-
-        tables.append(explain_mpnn_models(mpnns, wanted, steps=steps))
-    atoms, explained = (pd.concat([table[part] for table in tables], ignore_index=True) for part in (0, 1))
+    atoms, explained = explain_all(wanted, transformers, baselines, mpnns, steps, baseline, descriptor_names)
     incomplete = explained[explained["complete"] == False]  # noqa: E712 (None for the fingerprint models)
     if len(incomplete):
         logger.warning("task '%s': %d attributions miss completeness after the most steps", task.name, len(incomplete))
@@ -46,3 +43,55 @@ def write_task_explanations(
     write_csv(selected, selected_csv)
     write_csv(atoms, atoms_csv)
     write_csv(explained, explained_csv)
+
+
+def explain_all(molecules: pd.DataFrame, transformers: Mapping[str, str], baselines: Mapping[str, str], mpnns: Mapping[str, str],
+                steps: int, baseline: str, descriptor_names: tuple[str, ...]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(atoms, explanations) of every model for `molecules` (`id`, `smiles`, `target`)."""
+    tables = []
+    if transformers:
+        tables.append(explain_transformers(transformers, molecules, steps=steps, baseline=baseline))
+    if baselines:
+        tables.append(explain_fingerprint_models(baselines, molecules, descriptor_names=descriptor_names))
+    if mpnns:
+        from chemlm.explain.mpnn_gradients import explain_mpnn_models
+
+        tables.append(explain_mpnn_models(mpnns, molecules, steps=steps))
+    return tuple(pd.concat([table[part] for table in tables], ignore_index=True) for part in (0, 1))
+
+
+CHECK_COLUMNS = ["model", "molecules", "atom_auroc_mean", "atom_auroc_sd"]
+
+
+def write_attribution_check(
+    task: TaskSpec, rule: SmartsRule, molecules_csv: str, split_csv: str, transformers: Mapping[str, str], baselines: Mapping[str, str],
+    mpnns: Mapping[str, str], checked: int, steps: int, baseline: str, descriptor_names: tuple[str, ...], seed: int,
+    per_molecule_csv: str, summary_csv: str,
+) -> None:
+    """Attributions against the known answer: up to `checked` positive test molecules of a rule task, each model's atom
+    weights scored by their AUROC against the atoms the rule's patterns match, beside seeded random weights."""
+    from rdkit import Chem
+
+    from chemlm.folds import load_fold_tables
+
+    table = load_fold_tables(Path(molecules_csv), Path(split_csv))
+    positives = table[(table["fold"] == "test") & (table[task.label_columns[0]] == 1)]
+    positives = positives.sample(n=min(checked, len(positives)), random_state=seed).sort_index()
+    wanted = pd.DataFrame({"id": positives["mol_id"].astype(str), "smiles": positives["smiles"], "target": task.label_columns[0]})
+    atoms, _ = explain_all(wanted, transformers, baselines, mpnns, steps, baseline, descriptor_names)
+    rng = np.random.default_rng(seed)
+    rows = []
+    for mol_id, smiles in zip(wanted["id"], wanted["smiles"]):
+        molecule = Chem.MolFromSmiles(smiles)
+        decisive = rule.decisive_atoms(molecule)
+        for model in [*dict.fromkeys(atoms["model"]), RANDOM]:
+            weights = (rng.random(molecule.GetNumAtoms()) if model == RANDOM
+                       else atoms[(atoms["model"] == model) & (atoms["id"] == mol_id)].sort_values("atom")["weight"].to_numpy())
+            rows.append([model, mol_id, atom_auroc(weights, decisive)])
+    per_molecule = pd.DataFrame(rows, columns=["model", "id", "atom_auroc"])
+    summary = per_molecule.dropna().groupby("model", sort=False)["atom_auroc"].agg(["count", "mean", "std"]).reset_index()
+    summary.columns = CHECK_COLUMNS
+    logger.info("task '%s': mean atom AUROC over %d positive test molecules: %s", task.name, len(wanted),
+                ", ".join(f"{row.model} {row.atom_auroc_mean:.3f}" for row in summary.itertuples()))
+    write_csv(per_molecule, per_molecule_csv)
+    write_csv(summary, summary_csv)

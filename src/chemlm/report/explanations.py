@@ -25,6 +25,25 @@ def completeness_text(explained: pd.DataFrame) -> str:
             "tokens that are no atom (ring closures, bonds, branches, brackets).")
 
 
+def check_part(results: StudyResults, task: str, split: str) -> str:
+    """A rule task's attributions against the known answer, per model beside its test metric and random weights."""
+    rule = results.study.rule_tasks[task]
+    check = read_csv(results.files(layout.explain_file("attribution_check.csv", task, split)))
+    first = results.study.instances(split)[0].name
+    metric = results.metric_for(task, results.study.report.metric)
+    rows = []
+    for row in check.itertuples():
+        tested = results.instance_values(task, row.model, split, metric).get(first)
+        rows.append([row.model, number(tested) if tested is not None else "—", f"{row.atom_auroc_mean:.3f} ± {number(row.atom_auroc_sd)}",
+                     str(int(row.molecules))])
+    label = f"every one of {', '.join(rule['present'])}" + (f" and none of {', '.join(rule['absent'])}" if rule["absent"] else "")
+    return (heading("Against the known answer", 4)
+            + paragraph(f"The label is 1 where the molecule matches {label}; the atoms the present patterns match are the "
+                        f"answer. Per model: its test {metric} ({first}) and the AUROC of its atom weights against those atoms, "
+                        "mean ± sd over the positive test molecules scored; random weights score about 0.5.")
+            + Table(["model", f"test {metric}", "atom AUROC", "molecules"], rows).html())
+
+
 def explanations_section(results: StudyResults) -> Section | None:
     if results.study.explain is None:
         return None
@@ -45,4 +64,6 @@ def explanations_section(results: StudyResults) -> Section | None:
             body += Table(["molecule", "chosen as", "explained", "true", "models' mean ± sd", "SMILES"], rows).html()
             body += paragraph(completeness_text(read_csv(results.files(layout.explain_file("explanations.csv", task, split)), dtype={"id": str})))
             body += png_figure(results.files(layout.explain_file("explanations.png", task, split)), f"{task} / {split}: atom attributions")
+            if task in results.study.rule_tasks:
+                body += check_part(results, task, split)
     return Section("explanations", "Why the models say so", body)
