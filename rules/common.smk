@@ -253,14 +253,37 @@ def explained_models(wildcards):
 
 
 def explain_inputs(wildcards):
-    """The models to explain, and every model's predictions of the first split instance (to choose the molecules)."""
+    """The models to explain, every model's predictions of the first split instance and, where the study scores
+    libraries, every model's library predictions (to choose the molecules)."""
     first = STUDY.instances(wildcards.split)[0]
     inputs = explained_models(wildcards)
     for model in STUDY.models:
         inputs[f"predictions_{model}"] = layout.predictions(
             wildcards.task, model, wildcards.split, first, STUDY.is_baseline(model)
         )
+    tops = library_top_predictions(wildcards)
+    if tops:
+        inputs["libraries"] = list(tops.values())
     return inputs
+
+
+def library_top_predictions(wildcards):
+    """Where the study scores libraries for this task and split: each (library, model)'s predictions file, by
+    "<library>/<model>" (the explain rule's candidates, beside the test molecules)."""
+    predict = STUDY.predict
+    if (
+        not predict
+        or wildcards.task not in predict.tasks
+        or wildcards.split not in predict.splits
+    ):
+        return {}
+    return {
+        f"{library}/{model}": layout.library_predictions(
+            wildcards.task, library, wildcards.split, model
+        )
+        for library in predict.libraries
+        for model in predict.models
+    }
 
 
 def check_attribution_inputs(wildcards):

@@ -17,6 +17,7 @@ rule explain:
     params:
         task=task_of,
         settings=STUDY.config.get("explain"),
+        libraries=library_top_predictions,
     script:
         "../scripts/explain.py"
 

@@ -32,4 +32,5 @@ with step_log(snakemake):
         snakemake.output.atoms,
         snakemake.output.explained,
         snakemake.output.drawing,
+        {tuple(name.split("/", 1)): path for name, path in snakemake.params.libraries.items()},
     )

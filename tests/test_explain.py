@@ -352,3 +352,19 @@ def test_a_rule_task_needs_the_task_that_reads_it():
                                                       "label_columns": ["label"], "type": "binary"}}
     study = Study.from_config(config)
     assert study.rule_tasks["benzene"] == {"corpus": "corpus.txt", "present": ["c1ccccc1"], "absent": [], "molecules": 20000, "seed": 0}
+
+
+def test_each_models_top_library_molecules_join_the_chosen_ones_once(tmp_path):
+    import pandas as pd
+
+    from chemlm.explain.selection import library_tops
+
+    columns = {"row": [0, 1, 2], "id": ["a", "b", "c"], "input_smiles": ["CCO", "x", "CCN"], "smiles": ["CCO", "", "CCN"],
+               "valid": [True, False, True], "reason": ["", "invalid SMILES", ""]}
+    pd.DataFrame({**columns, "mean:active": [0.2, None, 0.9], "sd:active": [0.1, None, 0.05], "calibrated:active": [0.1, None, 0.6]}).to_csv(tmp_path / "m1.csv", index=False)
+    pd.DataFrame({**columns, "mean:active": [0.8, None, 0.7], "sd:active": [0.0, None, 0.0], "calibrated:active": [0.5, None, 0.4]}).to_csv(tmp_path / "m2.csv", index=False)
+    tops = library_tops({("lib", "MLM"): tmp_path / "m1.csv", ("lib", "ecfp4_rf"): tmp_path / "m2.csv"}, 1)
+    assert tops[["id", "smiles", "reason", "target"]].values.tolist() == [["lib:c", "CCN", "top of lib by MLM", "active"],
+                                                                           ["lib:a", "CCO", "top of lib by ecfp4_rf", "active"]]
+    assert tops["mean"].tolist() == [0.9, 0.8]
+    assert library_tops({("lib", "MLM"): tmp_path / "m1.csv", ("lib", "x"): tmp_path / "m1.csv"}, 1)["id"].tolist() == ["lib:c"]

@@ -7,7 +7,8 @@ split instance. No RDKit, no torch.
   highest mean probability of a class it is not);
 - `most uncertain`: the mean probability nearest 0.5 (multi-class: the smallest margin between the two most probable
   classes); for regression `largest error` takes its place: the largest mean absolute error.
-A molecule is listed once, under the first reason that picks it.
+A molecule is listed once, under the first reason that picks it. Where the study scores libraries, each model's
+top-ranked library molecules join them (`top of <library> by <model>`), named `<library>:<id>`.
 """
 
 from __future__ import annotations
@@ -103,3 +104,23 @@ def select_molecules(paths: Mapping[str, str | Path], molecules_csv: str | Path,
             taken.add(mol_id)
             chosen.append([mol_id, smiles[mol_id], reason, target[mol_id], truth[mol_id], mean[mol_id], sd[mol_id]])
     return pd.DataFrame(chosen, columns=SELECTED_COLUMNS)
+
+
+def library_tops(predictions: Mapping[tuple[str, str], str | Path], per_model: int) -> pd.DataFrame:
+    """Each (library, model)'s `per_model` top-ranked valid molecules (chemlm.scoring's rank), explained for the
+    label or class they are ranked by; a molecule several models rank high is listed once."""
+    from chemlm.scoring import rank_column, top_predictions
+
+    rows, taken = [], set()
+    for (library, model), path in predictions.items():
+        top = top_predictions(path, per_model)
+        if top.empty:
+            continue
+        rank = rank_column(list(top.columns))
+        name = rank.split(":", 1)[1]
+        for _, row in top.iterrows():
+            mol_id = f"{library}:{row['id']}"
+            if mol_id not in taken:
+                taken.add(mol_id)
+                rows.append([mol_id, row["smiles"], f"top of {library} by {model}", name, None, row[f"mean:{name}"], row[f"sd:{name}"]])
+    return pd.DataFrame(rows, columns=SELECTED_COLUMNS)

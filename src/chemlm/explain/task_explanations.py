@@ -16,7 +16,7 @@ from chemlm.explain.drawing import draw_grid
 from chemlm.explain.explanations import explain_transformers
 from chemlm.explain.fingerprints import explain_fingerprint_models
 from chemlm.explain.ground_truth import SmartsRule, atom_auroc
-from chemlm.explain.selection import select_molecules
+from chemlm.explain.selection import library_tops, select_molecules
 from chemlm.io import write_csv
 from chemlm.tasks import TaskSpec
 
@@ -29,10 +29,14 @@ def write_task_explanations(
     task: TaskSpec, predictions: Mapping[str, str], transformers: Mapping[str, str], baselines: Mapping[str, str],
     mpnns: Mapping[str, str], molecules_csv: str, per_reason: int, steps: int, baseline: str, descriptor_names: tuple[str, ...],
     selected_csv: str, atoms_csv: str, explained_csv: str, drawing_png: str,
+    library_predictions: Mapping[tuple[str, str], str] | None = None,
 ) -> None:
-    """Select the molecules from every model's `predictions` and explain them with every `transformers` folder, stored
-    fingerprint `baselines` file and chemprop folder (`mpnns`), each by model name."""
+    """Select the molecules from every model's `predictions` (and, where the study scores libraries, each model's top
+    library molecules) and explain them with every `transformers` folder, stored fingerprint `baselines` file and
+    chemprop folder (`mpnns`), each by model name."""
     selected = select_molecules(predictions, molecules_csv, task, per_reason)
+    if library_predictions:
+        selected = pd.concat([selected, library_tops(library_predictions, per_reason)], ignore_index=True)
     logger.info("task '%s': %d molecules to explain (%s)", task.name, len(selected), ", ".join(selected["reason"].unique()))
     wanted = selected[["id", "smiles", "target"]].astype({"target": str})
     atoms, explained = explain_all(wanted, transformers, baselines, mpnns, steps, baseline, descriptor_names)
