@@ -159,7 +159,7 @@ def test_a_model_that_looks_at_chlorine_alone_weighs_the_chlorine_alone():
 
 
 @pytest.mark.integration
-def test_the_explain_command_on_a_model_folder_alone_in_a_fresh_directory(binary_model, tmp_path):
+def test_the_explain_command_on_a_model_folder_alone_in_a_fresh_directory(binary_model, chlorine_models, tmp_path):
     """Two copies of a model side by side on a .smi file (one invalid row, counted and left out) and on --smiles."""
     import shutil
     import subprocess
@@ -170,7 +170,7 @@ def test_the_explain_command_on_a_model_folder_alone_in_a_fresh_directory(binary
     fresh = tmp_path / "fresh"
     for name in ("model-a", "model-b"):
         shutil.copytree(binary_model, fresh / name)
-    chlorine_baselines(fresh)
+    shutil.copy(chlorine_models[0] / "lgbm.skops", fresh / "lgbm.skops")
     (fresh / "molecules.smi").write_text("OCC ethanol\nnot_smiles bad\nClc1ccccc1 chlorobenzene\n")
     run = subprocess.run([sys.executable, "-m", "chemlm.cli", "explain", "--model", "model-a", "--model", "model-b", "--model", "lgbm.skops",
                           "--input", "molecules.smi", "--output", "out", "--steps", "16"], cwd=fresh, capture_output=True, text=True, timeout=300)
@@ -193,9 +193,15 @@ def test_the_explain_command_on_a_model_folder_alone_in_a_fresh_directory(binary
     assert run.returncode == 2 and "no class or label 'nothing'" in run.stderr.strip().splitlines()[-1]
 
 
+@pytest.fixture(scope="module")
+def chlorine_models(tmp_path_factory) -> tuple:
+    """(folder, descriptor names): an ECFP4 forest and LightGBM trained on 'contains chlorine' (the answer built into
+    the labels), stored in the folder as ecfp4_rf.skops and lgbm.skops."""
+    directory = tmp_path_factory.mktemp("chlorine")
+    return directory, chlorine_baselines(directory)
+
+
 def chlorine_baselines(directory) -> tuple[str, ...]:
-    """An ECFP4 forest and LightGBM trained on 'contains chlorine' (the answer built into the labels), stored in
-    `directory` as ecfp4_rf.skops and lgbm.skops; their descriptor names."""
     from chemlm.baselines import fit_baseline, save_fitted
     from chemlm.descriptors import compute_descriptors, load_descriptor_names
     from chemlm.fingerprints import ecfp4
@@ -217,14 +223,14 @@ def chlorine_baselines(directory) -> tuple[str, ...]:
     return names
 
 
-def test_a_forest_that_learned_chlorine_weighs_the_chlorine_most_and_is_explained_from_its_stored_file(tmp_path):
+def test_a_forest_that_learned_chlorine_weighs_the_chlorine_most_and_is_explained_from_its_stored_file(chlorine_models):
     """The stored baselines read back without their task (the stored file names it) and explained: the chlorine atom
     has the largest weight."""
     import pandas as pd
 
     from chemlm.explain.fingerprints import explain_fingerprint_models
 
-    names = chlorine_baselines(tmp_path)
+    tmp_path, names = chlorine_models
     smiles = "Clc1ccc(CC(=O)NCCO)cc1"
     atoms, explained = explain_fingerprint_models({str(tmp_path / name): tmp_path / name for name in ("ecfp4_rf.skops", "lgbm.skops")},
                                                   pd.DataFrame({"id": ["m"], "smiles": [smiles]}), descriptor_names=names)
@@ -310,7 +316,7 @@ def test_rule_tasks_label_by_smarts_and_know_the_decisive_atoms(tmp_path):
         SmartsRule(("c1cc",)).label(phenol)
 
 
-def test_attributions_are_scored_against_the_known_answer_beside_random_ones(tmp_path):
+def test_attributions_are_scored_against_the_known_answer_beside_random_ones(chlorine_models, tmp_path):
     """The forest that learned 'contains chlorine' finds the chlorine atoms (atom AUROC above 0.9); LightGBM less so
     (its halogen descriptors, which no atom's removal changes, carry part of the answer), yet above random weights,
     which score about 0.5."""
@@ -321,7 +327,7 @@ def test_attributions_are_scored_against_the_known_answer_beside_random_ones(tmp
     from chemlm.tasks import TaskSpec, TaskType
     from helpers import demo_molecules
 
-    names = chlorine_baselines(tmp_path)
+    models, names = chlorine_models
     molecules = demo_molecules(240)[["mol_id", "smiles"]]
     molecules = molecules[[Chem.MolFromSmiles(text) is not None for text in molecules["smiles"]]].reset_index(drop=True)
     molecules["chlorine"] = molecules["smiles"].str.contains("Cl").astype(float)
@@ -330,7 +336,7 @@ def test_attributions_are_scored_against_the_known_answer_beside_random_ones(tmp
     pd.DataFrame({"mol_id": molecules["mol_id"], "fold": folds}).to_csv(tmp_path / "split.csv", index=False)
     task = TaskSpec("chlorine", "-", "smiles", ("chlorine",), TaskType.BINARY)
     write_attribution_check(task, SmartsRule(("[Cl]",)), tmp_path / "molecules.csv", tmp_path / "split.csv", {},
-                            {"ecfp4_rf": tmp_path / "ecfp4_rf.skops", "lgbm": tmp_path / "lgbm.skops"}, {}, 20, 16, "pad", names, 0,
+                            {"ecfp4_rf": models / "ecfp4_rf.skops", "lgbm": models / "lgbm.skops"}, {}, 20, 16, "pad", names, 0,
                             tmp_path / "per_molecule.csv", tmp_path / "summary.csv")
     summary = pd.read_csv(tmp_path / "summary.csv").set_index("model")
     assert list(summary.index) == ["ecfp4_rf", "lgbm", RANDOM]
