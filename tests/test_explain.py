@@ -374,3 +374,12 @@ def test_each_models_top_library_molecules_join_the_chosen_ones_once(tmp_path):
                                                                            ["lib:a", "CCO", "top of lib by ecfp4_rf", "active"]]
     assert tops["mean"].tolist() == [0.9, 0.8]
     assert library_tops({("lib", "MLM"): tmp_path / "m1.csv", ("lib", "x"): tmp_path / "m1.csv"}, 1)["id"].tolist() == ["lib:c"]
+
+
+def test_a_molecule_of_one_atom_or_without_weights_is_drawn_plain():
+    from chemlm.explain.drawing import weight_map_png
+
+    for smiles, weights in (("C", [0.5]), ("CCO", [0.0, 0.0, 0.0]), ("CCO", [0.1, -0.2, 0.3])):
+        assert weight_map_png(smiles, np.array(weights)).startswith(b"\\x89PNG")
+    with pytest.raises(ValueError, match="2 atom weights for 3 atoms"):
+        weight_map_png("CCO", np.array([0.1, 0.2]))

@@ -23,9 +23,11 @@ def weight_map_png(smiles: str, weights: np.ndarray) -> bytes:
     if molecule is None or molecule.GetNumAtoms() != len(weights):
         raise ValueError(f"{smiles}: {len(weights)} atom weights for {0 if molecule is None else molecule.GetNumAtoms()} atoms")
     drawer = rdMolDraw2D.MolDraw2DCairo(CELL, CELL)
-    # a molecule whose weights are all 0 is drawn plain: the colour scale divides by the largest weight
-    SimilarityMaps.GetSimilarityMapFromWeights(molecule, [float(w) for w in weights] if np.abs(weights).max() > 0 else [0.0] * len(weights),
-                                               draw2d=drawer)
+    if len(weights) < 2 or not np.abs(weights).any():
+        # drawn plain: RDKit's map needs two atoms, and its colour scale divides by the largest weight
+        drawer.DrawMolecule(rdMolDraw2D.PrepareMolForDrawing(molecule))
+    else:
+        SimilarityMaps.GetSimilarityMapFromWeights(molecule, [float(weight) for weight in weights], draw2d=drawer)
     drawer.FinishDrawing()
     return drawer.GetDrawingText()
 
