@@ -380,6 +380,6 @@ def test_a_molecule_of_one_atom_or_without_weights_is_drawn_plain():
     from chemlm.explain.drawing import weight_map_png
 
     for smiles, weights in (("C", [0.5]), ("CCO", [0.0, 0.0, 0.0]), ("CCO", [0.1, -0.2, 0.3])):
-        assert weight_map_png(smiles, np.array(weights)).startswith(b"\\x89PNG")
+        assert weight_map_png(smiles, np.array(weights)).startswith(b"\x89PNG")
     with pytest.raises(ValueError, match="2 atom weights for 3 atoms"):
         weight_map_png("CCO", np.array([0.1, 0.2]))
