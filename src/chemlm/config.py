@@ -19,9 +19,8 @@ from typing import Any
 import jsonschema
 import yaml
 
-from chemlm import layout
 from chemlm.folds import SplitInstance
-from chemlm.tasks import TaskSpec, TaskType
+from chemlm.tasks import RULE_TASK_TABLE, TaskSpec, TaskType
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "config" / "schema" / "config.schema.yaml"
 SCRATCH = "scratch"
@@ -566,7 +565,7 @@ class Study:
         except ValueError as error:
             raise ConfigError(f"config key 'tasks': {error}") from None
         for name in config["rule_tasks"]:
-            expected = {"source": layout.rule_task(name), "smiles_column": "smiles", "label_columns": ["label"], "type": "binary"}
+            expected = {"source": RULE_TASK_TABLE.format(name=name), "smiles_column": "smiles", "label_columns": ["label"], "type": "binary"}
             entry = config["tasks"].get(name, {})
             if {key: entry.get(key) for key in expected} != expected:
                 raise ConfigError(f"config key 'tasks.{name}': the rule task '{name}' needs a task that reads it: {expected}")

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from chemlm.folds import SplitInstance
 from chemlm.io import is_url, url_filename
+from chemlm.tasks import RULE_TASK_TABLE
 
 if TYPE_CHECKING:
     from chemlm.config import CheckpointSpec, Study
@@ -259,7 +260,7 @@ def library_predictions(task: str = TASK, library: str = LIBRARY, split: str = S
 
 def rule_task(name: str = "{name}") -> str:
     """The table a `rule_tasks` entry writes (chemlm.explain.ground_truth), which the task of its name reads."""
-    return f"results/rule_tasks/{name}.csv"
+    return RULE_TASK_TABLE.format(name=name)
 
 
 def explain_file(name: str, task: str = TASK, split: str = SPLIT) -> str:

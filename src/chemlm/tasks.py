@@ -19,6 +19,12 @@ class TaskType(str, Enum):
         return self is not TaskType.REGRESSION
 
 
+# Where a `rule_tasks` entry writes its table (chemlm.explain.ground_truth), which the task of its name reads: here
+# rather than in chemlm.layout (which gives it to the rules) so that the config check can name it without importing
+# chemlm.layout, which imports the config.
+RULE_TASK_TABLE = "results/rule_tasks/{name}.csv"
+
+
 @dataclass(frozen=True)
 class FoldSource:
     """Where a `predefined` split's folds come from: a column of the task's own table (train, valid or test in each
