@@ -624,12 +624,16 @@ def test_the_explanations_section_shows_the_chosen_molecules_and_how_complete_th
                             "output": [1.0, 0.5, 0.7], "baseline_output": [0.0, 0.1, None], "completeness_gap": [0.01, -0.2, None],
                             "complete": [True, False, None], "steps": [50, 400, None], "share:ring closure": [0.1, 0.3, None],
                             "share:bond": [0.1, 0.1, None]}), tmp_path / layout.explain_file("explanations.csv", "hiv", "scaffold"))
+    chemprop = pd.DataFrame({"model": ["chemprop"], "id": "m7", "smiles": "CCO", "explained": "logit", "output": [0.3], "baseline_output": [0.1],
+                             "completeness_gap": [0.0], "complete": [True], "steps": [50]})
+    written = pd.read_csv(tmp_path / layout.explain_file("explanations.csv", "hiv", "scaffold"))
+    write_csv(pd.concat([written, chemprop], ignore_index=True), tmp_path / layout.explain_file("explanations.csv", "hiv", "scaffold"))
     tiny_png(tmp_path / layout.explain_file("explanations.png", "hiv", "scaffold"), 0)
     results = StudyResults.load(study, DeclaredInputs(declared(config), tmp_path))
     body = explanations_section(results).body
     assert "<td>m7</td><td>models disagree</td><td>HIV_active</td><td>1.0</td><td>0.500 ± 0.250</td><td>CCO</td>" in body
-    assert "1 of 2 attributions sum to the change of the output from the baseline within 5 % (largest gap 0.2, at up to 400 steps)" in body
-    assert "on average 30% of the absolute attribution went to tokens that are no atom" in body
+    assert "2 of 3 attributions sum to the change of the output from the baseline within 5 % (largest gap 0.2, at up to 400 steps)" in body
+    assert "on average 30% of a transformer&#x27;s absolute attribution went to tokens that are no atom" in body
     assert "<img" in body
     assert explanations_section(StudyResults.load(Study.from_config({k: v for k, v in config.items() if k != "explain"}),
                                                   DeclaredInputs(declared(config), tmp_path))) is None

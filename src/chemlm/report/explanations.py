@@ -18,11 +18,13 @@ def completeness_text(explained: pd.DataFrame) -> str:
     if transformers.empty:
         return ""
     complete = transformers["complete"].astype(str).str.lower() == "true"
-    shares = transformers[[column for column in transformers.columns if column.startswith("share:")]].sum(axis=1)
+    share_columns = [column for column in transformers.columns if column.startswith("share:")]
+    tokens = transformers.dropna(subset=share_columns, how="all")  # the transformers' rows; chemprop reads no tokens
+    shares = (f"; on average {tokens[share_columns].sum(axis=1).mean():.0%} of a transformer's absolute attribution went to "
+              "tokens that are no atom (ring closures, bonds, branches, brackets)") if len(tokens) else ""
     return (f"Integrated gradients: {int(complete.sum())} of {len(transformers)} attributions sum to the change of the output "
             f"from the baseline within 5 % (largest gap {transformers['completeness_gap'].abs().max():.2g}, at up to "
-            f"{int(transformers['steps'].max())} steps); on average {shares.mean():.0%} of the absolute attribution went to "
-            "tokens that are no atom (ring closures, bonds, branches, brackets).")
+            f"{int(transformers['steps'].max())} steps){shares}.")
 
 
 def check_part(results: StudyResults, task: str, split: str) -> str:
