@@ -323,7 +323,7 @@ def test_attributions_are_scored_against_the_known_answer_beside_random_ones(chl
     import pandas as pd
 
     from chemlm.explain.ground_truth import SmartsRule
-    from chemlm.explain.task_explanations import RANDOM, write_attribution_check
+    from chemlm.explain.task_explanations import RANDOM, ExplainedModels, write_attribution_check
     from chemlm.tasks import TaskSpec, TaskType
     from helpers import demo_molecules
 
@@ -335,8 +335,8 @@ def test_attributions_are_scored_against_the_known_answer_beside_random_ones(chl
     folds = np.array(["train", "valid", "test", "test"])[np.arange(len(molecules)) % 4]
     pd.DataFrame({"mol_id": molecules["mol_id"], "fold": folds}).to_csv(tmp_path / "split.csv", index=False)
     task = TaskSpec("chlorine", "-", "smiles", ("chlorine",), TaskType.BINARY)
-    write_attribution_check(task, SmartsRule(("[Cl]",)), tmp_path / "molecules.csv", tmp_path / "split.csv", {},
-                            {"ecfp4_rf": models / "ecfp4_rf.skops", "lgbm": models / "lgbm.skops"}, {}, 20, 16, "pad", names, 0,
+    stored = ExplainedModels(baselines={"ecfp4_rf": models / "ecfp4_rf.skops", "lgbm": models / "lgbm.skops"}, descriptor_names=names)
+    write_attribution_check(task, SmartsRule(("[Cl]",)), tmp_path / "molecules.csv", tmp_path / "split.csv", stored, 20, 16, "pad", 0,
                             tmp_path / "per_molecule.csv", tmp_path / "summary.csv")
     summary = pd.read_csv(tmp_path / "summary.csv").set_index("model")
     assert list(summary.index) == ["ecfp4_rf", "lgbm", RANDOM]

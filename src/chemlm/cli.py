@@ -88,8 +88,9 @@ def explain_molecules(model_dirs: list[Path], out_dir: Path, input_path: Path | 
     drawings/<id>.png. The number of molecules explained."""
     import pandas as pd
 
+    from chemlm.descriptors import load_descriptor_names
     from chemlm.explain.drawing import draw_molecule
-    from chemlm.explain.explanations import explain_transformers
+    from chemlm.explain.task_explanations import ExplainedModels
     from chemlm.io import write_csv
     from chemlm.library import prepare_chunk, rdkit_available, read_chunks
     from chemlm.predict import FineTunedModel
@@ -116,17 +117,9 @@ def explain_molecules(model_dirs: list[Path], out_dir: Path, input_path: Path | 
     prepared = prepare_chunk(rows, isomeric.pop() if isomeric else True)
     valid = prepared[prepared["valid"]].reset_index(drop=True)
     valid = valid[["id", "smiles"]].assign(id=valid["id"].astype(str))
-    tables = [explain_transformers({str(folder): folder for folder in folders}, valid, target, steps, baseline)] if folders else []
-    if stored_baselines:
-        from chemlm.descriptors import load_descriptor_names
-        from chemlm.explain.fingerprints import explain_fingerprint_models
-
-        tables.append(explain_fingerprint_models({str(path): path for path in stored_baselines}, valid, target, load_descriptor_names(descriptor_names)))
-    if mpnns:
-        from chemlm.explain.mpnn_gradients import explain_mpnn_models
-
-        tables.append(explain_mpnn_models({str(path): path for path in mpnns}, valid, target, steps))
-    atoms, molecules = (pd.concat([table[part] for table in tables], ignore_index=True) for part in (0, 1))
+    models = ExplainedModels({str(path): path for path in folders}, {str(path): path for path in stored_baselines},
+                             {str(path): path for path in mpnns}, load_descriptor_names(descriptor_names) if stored_baselines else ())
+    atoms, molecules = models.explain(valid, target, steps, baseline)
     write_csv(prepared[~prepared["valid"]][["row", "id", "input_smiles", "reason"]], out_dir / "invalid.csv")
     write_csv(atoms, out_dir / "atoms.csv")
     write_csv(molecules, out_dir / "molecules.csv")

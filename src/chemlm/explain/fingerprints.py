@@ -14,9 +14,10 @@ import pandas as pd
 from rdkit import Chem
 from rdkit.Chem import rdFingerprintGenerator
 
-from chemlm.explain.explanations import ATOM_COLUMNS, MOLECULE_COLUMNS, targets_of
+from chemlm.explain.explanations import ATOM_COLUMNS, MOLECULE_COLUMNS, output_position, targets_of
 from chemlm.fingerprints import ECFP4_BITS, ECFP4_RADIUS, MAX_COUNT
 from chemlm.io import InputError
+from chemlm.tasks import prediction_header
 
 
 def environment_counts(molecule: Chem.Mol) -> tuple[np.ndarray, np.ndarray]:
@@ -58,18 +59,6 @@ def atom_weights(molecule: Chem.Mol, predict: Callable[[np.ndarray], np.ndarray]
     return float(predicted[0]), predicted[0] - predicted[1:]
 
 
-def output_column(fitted, target: str | None) -> int:
-    """The prediction column a target names (a class or a label); a one-column baseline needs none."""
-    names = [column.removeprefix("p:") for column in fitted.columns]
-    if target is None:
-        if len(names) > 1:
-            raise InputError(f"baseline '{fitted.baseline}': name the class or label to explain (one of: {', '.join(names)})")
-        return 0
-    if target not in names:
-        raise InputError(f"baseline '{fitted.baseline}': no class or label '{target}' (it has: {', '.join(names)})")
-    return names.index(target)
-
-
 def explain_fingerprint_models(models: Mapping[str, str | Path], molecules: pd.DataFrame, target: str | None = None,
                                descriptor_names: tuple[str, ...] = ()) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(atoms, molecules) tables, as chemlm.explain.explanations writes them, of named stored fingerprint baselines
@@ -83,12 +72,13 @@ def explain_fingerprint_models(models: Mapping[str, str | Path], molecules: pd.D
     atom_rows, molecule_rows = [], []
     for model, path in models.items():
         fitted = load_fitted(Path(path))
+        names = [column.removeprefix(prediction_header("")) for column in fitted.columns]
         counts = fitted.baseline == "lgbm"
         if counts and not descriptor_names:
             raise InputError(f"{path}: a LightGBM baseline reads RDKit descriptors: name their list")
         for mol_id, smiles, wanted in zip(molecules["id"], molecules["smiles"], targets_of(molecules, target)):
-            column = output_column(fitted, wanted)
-            name, kind = fitted.columns[column].removeprefix("p:"), fitted.task.type
+            column = output_position(names, wanted, f"baseline '{fitted.baseline}'")
+            name, kind = names[column], fitted.task.type
             explained = (f"probability of {name}=1" if kind in (TaskType.BINARY, TaskType.MULTILABEL)
                          else f"probability of class {name}" if kind is TaskType.MULTICLASS else f"predicted {name}")
             descriptors = compute_descriptors([smiles], descriptor_names)[0] if counts else None

@@ -1,4 +1,5 @@
-"""Integrated gradients of a fine-tuned transformer over its input token embeddings (captum's LayerIntegratedGradients).
+"""Integrated gradients of a fine-tuned transformer over its input token embeddings (captum's LayerIntegratedGradients),
+summed per atom (chemlm.explain.smiles_map) into the attribution tables (chemlm.explain.explanations).
 
 The explained output is a logit, where completeness is exact: for a binary task the positive class's log-odds
 (logit 1 - logit 0), for a multi-class task the asked class's logit, for a multi-label or regression task the asked
@@ -11,12 +12,16 @@ doubled (up to `MAX_DOUBLINGS` times), and what was reached is reported with the
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 
+from chemlm.explain.explanations import ATOM_COLUMNS, MOLECULE_COLUMNS, explained_name, output_position, targets_of
+from chemlm.explain.smiles_map import NON_ATOM_KINDS, atom_attribution
 from chemlm.io import InputError
 from chemlm.predict import FineTunedModel
 from chemlm.tasks import TaskType
@@ -45,22 +50,18 @@ class TokenAttributions:
 
     @property
     def complete(self) -> bool:
-        return abs(self.delta) <= TOLERANCE * abs(self.output - self.baseline_output) + ABSOLUTE_TOLERANCE
+        return is_complete(self.delta, self.output, self.baseline_output)
 
 
-def output_index(model: FineTunedModel, target: str | None) -> int:
-    """The head output a target names: a class (multi-class) or a label (multi-label, regression); a binary task and
-    a single-label task need none."""
+def is_complete(gap: float, output: float, baseline_output: float) -> bool:
+    """Whether attributions whose sum misses the output's change from the baseline by `gap` are complete."""
+    return abs(gap) <= TOLERANCE * abs(output - baseline_output) + ABSOLUTE_TOLERANCE
+
+
+def output_names(model: FineTunedModel) -> list[str]:
+    """The head's outputs by name: the classes of a multi-class task, else the labels."""
     encoding = model.encoding
-    names = list(encoding.classes if encoding.task_type is TaskType.MULTICLASS else encoding.labels)
-    if target is None:
-        if encoding.task_type is TaskType.MULTICLASS or len(names) > 1:
-            raise InputError(f"{model.folder}: name the {'class' if encoding.task_type is TaskType.MULTICLASS else 'label'} "
-                             f"to explain (one of: {', '.join(names)})")
-        return 0
-    if target not in names:
-        raise InputError(f"{model.folder}: no class or label '{target}' (it has: {', '.join(names)})")
-    return names.index(target)
+    return list(encoding.classes if encoding.task_type is TaskType.MULTICLASS else encoding.labels)
 
 
 def explained_output(logits: torch.Tensor, task_type: TaskType, index: int) -> torch.Tensor:
@@ -87,7 +88,7 @@ def integrated_gradients(model: FineTunedModel, smiles: Sequence[str], target: s
     if not isinstance(network, torch.nn.Module):
         raise InputError(f"{model.folder}: an ONNX export has no gradients; explain the torch model folder")
     network.eval()
-    index = output_index(model, target)
+    index = output_position(output_names(model), target, str(model.folder))
     task_type = model.encoding.task_type
 
     def forward(input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
@@ -116,3 +117,21 @@ def integrated_gradients(model: FineTunedModel, smiles: Sequence[str], target: s
                            attribution.delta, attribution.steps)
         found.append(attribution)
     return found
+
+
+def explain_transformers(models: Mapping[str, str | Path], molecules: pd.DataFrame, target: str | None = None, steps: int = 50,
+                         baseline: str = "pad") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(atoms, molecules) tables of integrated gradients of each named model folder for `molecules` (`id`, `smiles`: the
+    SMILES as the models read them, canonical as in training; optionally `target`, the class or label of each)."""
+    atom_rows, molecule_rows = [], []
+    for name, folder in models.items():
+        model = FineTunedModel.load(folder)
+        encoding = model.encoding
+        for mol_id, smiles, wanted in zip(molecules["id"], molecules["smiles"], targets_of(molecules, target)):
+            attribution = integrated_gradients(model, [smiles], wanted, steps, baseline)[0]
+            atoms = atom_attribution(attribution.smiles, attribution.tokens, attribution.values)
+            atom_rows += [[name, mol_id, atom, float(weight)] for atom, weight in enumerate(atoms.weights)]
+            molecule_rows.append([name, mol_id, smiles, explained_name(encoding.task_type.value, wanted, encoding.labels),
+                                  attribution.output, attribution.baseline_output, attribution.delta, attribution.complete,
+                                  attribution.steps, *(atoms.non_atom_share[kind] for kind in NON_ATOM_KINDS)])
+    return pd.DataFrame(atom_rows, columns=ATOM_COLUMNS), pd.DataFrame(molecule_rows, columns=MOLECULE_COLUMNS)

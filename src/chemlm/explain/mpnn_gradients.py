@@ -16,19 +16,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from chemlm.explain.explanations import ATOM_COLUMNS, MOLECULE_COLUMNS, targets_of
-from chemlm.explain.gradients import ABSOLUTE_TOLERANCE, MAX_DOUBLINGS, TOLERANCE
-from chemlm.io import InputError
+from chemlm.explain.explanations import ATOM_COLUMNS, MOLECULE_COLUMNS, explained_name, output_position, targets_of
+from chemlm.explain.gradients import MAX_DOUBLINGS, is_complete
 from chemlm.tasks import TaskType
-
-
-def output_position(targets, target: str | None) -> int:
-    names = list(targets.classes if targets.task_type is TaskType.MULTICLASS else targets.labels)
-    if target is None and len(names) == 1:
-        return 0
-    if target not in names:
-        raise InputError(f"chemprop model: no class or label '{target}' (it has: {', '.join(names)})")
-    return names.index(target)
 
 
 def atom_integrated_gradients(folder, smiles: str, target: str | None, steps: int) -> tuple[np.ndarray, float, float, float, int]:
@@ -36,7 +26,8 @@ def atom_integrated_gradients(folder, smiles: str, target: str | None, steps: in
     from chemlm.models.mpnn import batches
 
     model = folder.model.eval()
-    position = output_position(folder.targets, target)
+    names = folder.targets.classes if folder.targets.task_type is TaskType.MULTICLASS else folder.targets.labels
+    position = output_position(names, target, "chemprop model")
     multiclass = folder.targets.task_type is TaskType.MULTICLASS
     graph, atom_descriptors, molecule_descriptors = next(batches([smiles], 1, torch.device("cpu")))
     features = graph.V.clone()
@@ -57,7 +48,7 @@ def atom_integrated_gradients(folder, smiles: str, target: str | None, steps: in
             gradient += torch.autograd.grad(output(point), point)[0]
         per_atom = ((features - start) * gradient / n_steps).sum(dim=1).detach().double().numpy()
         gap = float(per_atom.sum() - (at_input - at_baseline))
-        if abs(gap) <= TOLERANCE * abs(at_input - at_baseline) + ABSOLUTE_TOLERANCE or doubling == MAX_DOUBLINGS:
+        if is_complete(gap, at_input, at_baseline) or doubling == MAX_DOUBLINGS:
             break
         n_steps *= 2
     graph.V = features
@@ -75,11 +66,8 @@ def explain_mpnn_models(models: Mapping[str, str | Path], molecules: pd.DataFram
         labels = folder.targets.labels
         for mol_id, smiles, wanted in zip(molecules["id"], molecules["smiles"], targets_of(molecules, target)):
             per_atom, at_input, at_baseline, gap, used = atom_integrated_gradients(folder, smiles, wanted, steps)
-            kind = folder.targets.task_type
-            explained = (f"logit of {wanted or labels[0]}=1" if kind in (TaskType.BINARY, TaskType.MULTILABEL)
-                         else f"logit of class {wanted}" if kind is TaskType.MULTICLASS else f"scaled {wanted or labels[0]}")
-            complete = abs(gap) <= TOLERANCE * abs(at_input - at_baseline) + ABSOLUTE_TOLERANCE
+            explained = explained_name(folder.targets.task_type.value, wanted, labels)
             atom_rows += [[name, mol_id, atom, float(weight)] for atom, weight in enumerate(per_atom)]
-            molecule_rows.append([name, mol_id, smiles, explained, at_input, at_baseline, gap, complete, used,
+            molecule_rows.append([name, mol_id, smiles, explained, at_input, at_baseline, gap, is_complete(gap, at_input, at_baseline), used,
                                   *([None] * (len(MOLECULE_COLUMNS) - 9))])
     return pd.DataFrame(atom_rows, columns=ATOM_COLUMNS), pd.DataFrame(molecule_rows, columns=MOLECULE_COLUMNS)

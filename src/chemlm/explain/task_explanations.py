@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from chemlm.explain.drawing import draw_grid
-from chemlm.explain.explanations import explain_transformers
 from chemlm.explain.fingerprints import explain_fingerprint_models
 from chemlm.explain.ground_truth import SmartsRule, atom_auroc
 from chemlm.explain.selection import library_tops, select_molecules
@@ -25,21 +25,55 @@ logger = logging.getLogger(__name__)
 RANDOM = "random attributions"  # the row every method is judged against: uniform random atom weights
 
 
+@dataclass(frozen=True)
+class ExplainedModels:
+    """The models to explain, each by name: fine-tuned transformer folders, stored fingerprint baselines (model.skops;
+    LightGBM reads `descriptor_names`) and chemprop folders."""
+
+    transformers: Mapping[str, str | Path] = field(default_factory=dict)
+    baselines: Mapping[str, str | Path] = field(default_factory=dict)
+    mpnns: Mapping[str, str | Path] = field(default_factory=dict)
+    descriptor_names: tuple[str, ...] = ()
+
+    @classmethod
+    def from_inputs(cls, inputs: Mapping[str, str]) -> ExplainedModels:
+        """From a rule's named inputs, as rules/common.smk's explained_models names them."""
+        from chemlm.descriptors import load_descriptor_names
+
+        def named(prefix: str) -> dict[str, str]:
+            return {key.removeprefix(prefix): str(path) for key, path in inputs.items() if key.startswith(prefix)}
+
+        return cls(named("transformer_"), named("baseline_"), {"chemprop": str(inputs["chemprop"])} if "chemprop" in inputs else {},
+                   load_descriptor_names(inputs["descriptor_names"]) if "descriptor_names" in inputs else ())
+
+    def explain(self, molecules: pd.DataFrame, target: str | None = None, steps: int = 50, baseline: str = "pad") -> tuple[pd.DataFrame, pd.DataFrame]:
+        """(atoms, explanations) of every model for `molecules` (`id`, `smiles`, optionally each one's `target`)."""
+        tables = []
+        if self.transformers:
+            from chemlm.explain.gradients import explain_transformers
+
+            tables.append(explain_transformers(self.transformers, molecules, target, steps, baseline))
+        if self.baselines:
+            tables.append(explain_fingerprint_models(self.baselines, molecules, target, self.descriptor_names))
+        if self.mpnns:
+            from chemlm.explain.mpnn_gradients import explain_mpnn_models
+
+            tables.append(explain_mpnn_models(self.mpnns, molecules, target, steps))
+        return tuple(pd.concat([table[part] for table in tables], ignore_index=True) for part in (0, 1))
+
+
 def write_task_explanations(
-    task: TaskSpec, predictions: Mapping[str, str], transformers: Mapping[str, str], baselines: Mapping[str, str],
-    mpnns: Mapping[str, str], molecules_csv: str, per_reason: int, steps: int, baseline: str, descriptor_names: tuple[str, ...],
-    selected_csv: str, atoms_csv: str, explained_csv: str, drawing_png: str,
+    task: TaskSpec, predictions: Mapping[str, str], models: ExplainedModels, molecules_csv: str, per_reason: int, steps: int,
+    baseline: str, selected_csv: str, atoms_csv: str, explained_csv: str, drawing_png: str,
     library_predictions: Mapping[tuple[str, str], str] | None = None,
 ) -> None:
     """Select the molecules from every model's `predictions` (and, where the study scores libraries, each model's top
-    library molecules) and explain them with every `transformers` folder, stored fingerprint `baselines` file and
-    chemprop folder (`mpnns`), each by model name."""
+    library molecules) and explain them with every one of `models`."""
     selected = select_molecules(predictions, molecules_csv, task, per_reason)
     if library_predictions:
         selected = pd.concat([selected, library_tops(library_predictions, per_reason)], ignore_index=True)
     logger.info("task '%s': %d molecules to explain (%s)", task.name, len(selected), ", ".join(selected["reason"].unique()))
-    wanted = selected[["id", "smiles", "target"]].astype({"target": str})
-    atoms, explained = explain_all(wanted, transformers, baselines, mpnns, steps, baseline, descriptor_names)
+    atoms, explained = models.explain(selected[["id", "smiles", "target"]].astype({"target": str}), steps=steps, baseline=baseline)
     incomplete = explained[explained["complete"] == False]  # noqa: E712 (None for the fingerprint models)
     if len(incomplete):
         logger.warning("task '%s': %d attributions miss completeness after the most steps", task.name, len(incomplete))
@@ -49,28 +83,12 @@ def write_task_explanations(
     write_csv(explained, explained_csv)
 
 
-def explain_all(molecules: pd.DataFrame, transformers: Mapping[str, str], baselines: Mapping[str, str], mpnns: Mapping[str, str],
-                steps: int, baseline: str, descriptor_names: tuple[str, ...]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(atoms, explanations) of every model for `molecules` (`id`, `smiles`, `target`)."""
-    tables = []
-    if transformers:
-        tables.append(explain_transformers(transformers, molecules, steps=steps, baseline=baseline))
-    if baselines:
-        tables.append(explain_fingerprint_models(baselines, molecules, descriptor_names=descriptor_names))
-    if mpnns:
-        from chemlm.explain.mpnn_gradients import explain_mpnn_models
-
-        tables.append(explain_mpnn_models(mpnns, molecules, steps=steps))
-    return tuple(pd.concat([table[part] for table in tables], ignore_index=True) for part in (0, 1))
-
-
 CHECK_COLUMNS = ["model", "molecules", "atom_auroc_mean", "atom_auroc_sd"]
 
 
 def write_attribution_check(
-    task: TaskSpec, rule: SmartsRule, molecules_csv: str, split_csv: str, transformers: Mapping[str, str], baselines: Mapping[str, str],
-    mpnns: Mapping[str, str], checked: int, steps: int, baseline: str, descriptor_names: tuple[str, ...], seed: int,
-    per_molecule_csv: str, summary_csv: str,
+    task: TaskSpec, rule: SmartsRule, molecules_csv: str, split_csv: str, models: ExplainedModels, checked: int, steps: int,
+    baseline: str, seed: int, per_molecule_csv: str, summary_csv: str,
 ) -> None:
     """Attributions against the known answer: up to `checked` positive test molecules of a rule task, each model's atom
     weights scored by their AUROC against the atoms the rule's patterns match, beside seeded random weights."""
@@ -82,7 +100,7 @@ def write_attribution_check(
     positives = table[(table["fold"] == "test") & (table[task.label_columns[0]] == 1)]
     positives = positives.sample(n=min(checked, len(positives)), random_state=seed).sort_index()
     wanted = pd.DataFrame({"id": positives["mol_id"].astype(str), "smiles": positives["smiles"], "target": task.label_columns[0]})
-    atoms, _ = explain_all(wanted, transformers, baselines, mpnns, steps, baseline, descriptor_names)
+    atoms, _ = models.explain(wanted, steps=steps, baseline=baseline)
     rng = np.random.default_rng(seed)
     rows = []
     for mol_id, smiles in zip(wanted["id"], wanted["smiles"]):
